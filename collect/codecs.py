@@ -1,0 +1,249 @@
+"""Frame codecs: how camera chunks are compressed in the store.
+
+A tiny registry in the style of numcodecs: every codec is a :class:`FrameCodec` with a ``name``
+and a ``zarr_codecs()`` method that returns the zarr v3 codec chain for a camera array. Readers
+need nothing from here for the lossless codecs (they are standard zarr codecs); the lossy ones
+are zarr ``ArrayBytesCodec`` subclasses registered with zarr under ``evalframes.<name>`` when
+this module is imported, which :mod:`collect.store` does, so any reader of the store can decode
+them.
+
+Lossless default, chosen by measurement (``benchmarks/bench_codecs.py``, see
+``docs/store-format.md``): ``zstd`` level 1, no shuffle, 16-frame chunks.
+
+>>> get_codec("zstd").get_config()
+{'id': 'zstd', 'level': 1}
+>>> get_codec({"id": "jpeg", "quality": 80}) == JpegCodec(quality=80)
+True
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from zarr.abc.codec import ArrayBytesCodec
+from zarr.codecs import BloscCodec, ZstdCodec
+from zarr.registry import register_codec as _register_zarr_codec
+
+__all__ = [
+    "AvifCodec",
+    "FrameCodec",
+    "JpegCodec",
+    "Lz4Codec",
+    "RawCodec",
+    "UnknownCodecError",
+    "WebpCodec",
+    "ZstdCodec_",
+    "available_codecs",
+    "get_codec",
+    "register_codec",
+]
+
+
+class UnknownCodecError(ValueError):
+    """Raised for a codec name that is not registered."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown frame codec {name!r}; choose from {', '.join(_REGISTRY)}")
+
+
+@dataclass(frozen=True)
+class FrameCodec:
+    """A named way to compress camera chunks; constructor kwargs are its config."""
+
+    name: ClassVar[str]
+    lossy: ClassVar[bool] = False
+
+    def zarr_codecs(self) -> dict[str, Any]:
+        """Keyword arguments for ``zarr.create_array`` (``serializer``/``compressors``)."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {"id": self.name, **asdict(self)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> FrameCodec:
+        return cls(**{k: v for k, v in config.items() if k != "id"})
+
+
+_REGISTRY: dict[str, type[FrameCodec]] = {}
+
+
+def register_codec(cls: type[FrameCodec]) -> type[FrameCodec]:
+    """Add a codec class to the registry (usable as a decorator)."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_codecs() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_codec(spec: str | dict[str, Any] | FrameCodec) -> FrameCodec:
+    """A codec from its name, its config dict (``{"id": name, ...}``) or itself."""
+    if isinstance(spec, FrameCodec):
+        return spec
+    config = {"id": spec} if isinstance(spec, str) else dict(spec)
+    name = config.get("id")
+    if name not in _REGISTRY:
+        raise UnknownCodecError(str(name))
+    return _REGISTRY[name].from_config(config)
+
+
+@register_codec
+@dataclass(frozen=True)
+class ZstdCodec_(FrameCodec):
+    """Zstandard, no shuffle: measured faster and smaller than Blosc-zstd on frames."""
+
+    name: ClassVar[str] = "zstd"
+    level: int = 1
+
+    def zarr_codecs(self) -> dict[str, Any]:
+        return {"compressors": [ZstdCodec(level=self.level)]}
+
+
+@register_codec
+@dataclass(frozen=True)
+class Lz4Codec(FrameCodec):
+    """Blosc-lz4 without shuffle: the fastest lossless option, larger files than zstd."""
+
+    name: ClassVar[str] = "lz4"
+    level: int = 5
+
+    def zarr_codecs(self) -> dict[str, Any]:
+        return {
+            "compressors": [
+                BloscCodec(cname="lz4", clevel=self.level, shuffle="noshuffle", typesize=1)
+            ]
+        }
+
+
+@register_codec
+@dataclass(frozen=True)
+class RawCodec(FrameCodec):
+    """No compression (for debugging and as a speed floor)."""
+
+    name: ClassVar[str] = "none"
+
+    def zarr_codecs(self) -> dict[str, Any]:
+        return {"compressors": None}
+
+
+def _imagecodecs() -> Any:
+    try:
+        import imagecodecs
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'lossy frame codecs need imagecodecs; pip install "evalframes[lossy]"'
+        ) from e
+    return imagecodecs
+
+
+@dataclass(frozen=True)
+class _ImageChunkCodec(ArrayBytesCodec):
+    """Zarr v3 serializer storing a (T, H, W, 3) uint8 chunk as T independent images.
+
+    Layout of an encoded chunk: ``u32 T``, then ``T`` x ``u32`` byte lengths, then the images.
+    """
+
+    image_format: ClassVar[str]
+    encode_options: ClassVar[dict[str, Any]] = {}
+    is_fixed_size = False
+    quality: int = 90
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _ImageChunkCodec:
+        return cls(**data.get("configuration", {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": f"evalframes.{self.image_format}", "configuration": asdict(self)}
+
+    def _encode_image(self, frame: np.ndarray) -> bytes:
+        encode = getattr(_imagecodecs(), f"{self.image_format}_encode")
+        return encode(frame, level=self.quality, **self.encode_options)
+
+    def _decode_image(self, data: bytes) -> np.ndarray:
+        return getattr(_imagecodecs(), f"{self.image_format}_decode")(data)
+
+    async def _encode_single(self, chunk_array: Any, chunk_spec: Any) -> Any:
+        frames = np.ascontiguousarray(chunk_array.as_numpy_array())
+        images = [self._encode_image(f) for f in frames]
+        header = struct.pack(f"<I{len(images)}I", len(images), *(len(b) for b in images))
+        payload = np.frombuffer(header + b"".join(images), dtype=np.uint8)
+        return chunk_spec.prototype.buffer.from_array_like(payload)
+
+    async def _decode_single(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        raw = chunk_bytes.to_bytes()
+        (count,) = struct.unpack_from("<I", raw)
+        lengths = struct.unpack_from(f"<{count}I", raw, 4)
+        offset = 4 + 4 * count
+        frames = np.zeros(chunk_spec.shape, dtype=np.uint8)
+        for i, length in enumerate(lengths):
+            frames[i] = self._decode_image(raw[offset : offset + length])[..., :3]
+            offset += length
+        return chunk_spec.prototype.nd_buffer.from_numpy_array(frames)
+
+    def compute_encoded_size(self, input_byte_length: int, _chunk_spec: Any) -> int:
+        raise NotImplementedError("image codecs have a variable encoded size")
+
+
+@dataclass(frozen=True)
+class _JpegChunks(_ImageChunkCodec):
+    image_format: ClassVar[str] = "jpeg"
+
+
+@dataclass(frozen=True)
+class _WebpChunks(_ImageChunkCodec):
+    image_format: ClassVar[str] = "webp"
+    encode_options: ClassVar[dict[str, Any]] = {"lossless": False}
+
+
+@dataclass(frozen=True)
+class _AvifChunks(_ImageChunkCodec):
+    image_format: ClassVar[str] = "avif"
+    encode_options: ClassVar[dict[str, Any]] = {"speed": 8}
+
+
+for _chunk_codec in (_JpegChunks, _WebpChunks, _AvifChunks):
+    _register_zarr_codec(f"evalframes.{_chunk_codec.image_format}", _chunk_codec)
+
+
+@dataclass(frozen=True)
+class _LossyCodec(FrameCodec):
+    """Per-frame lossy image compression (imagecodecs); ``quality`` 0-100."""
+
+    lossy: ClassVar[bool] = True
+    chunk_codec: ClassVar[type[_ImageChunkCodec]]
+    quality: int = 90
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.quality <= 100:
+            raise ValueError(f"{self.name} quality must be in 0..100. Got {self.quality} instead.")
+        _imagecodecs()
+
+    def zarr_codecs(self) -> dict[str, Any]:
+        return {"serializer": self.chunk_codec(quality=self.quality), "compressors": None}
+
+
+@register_codec
+@dataclass(frozen=True)
+class JpegCodec(_LossyCodec):
+    name: ClassVar[str] = "jpeg"
+    chunk_codec: ClassVar[type[_ImageChunkCodec]] = _JpegChunks
+
+
+@register_codec
+@dataclass(frozen=True)
+class WebpCodec(_LossyCodec):
+    name: ClassVar[str] = "webp"
+    chunk_codec: ClassVar[type[_ImageChunkCodec]] = _WebpChunks
+
+
+@register_codec
+@dataclass(frozen=True)
+class AvifCodec(_LossyCodec):
+    name: ClassVar[str] = "avif"
+    chunk_codec: ClassVar[type[_ImageChunkCodec]] = _AvifChunks
+    quality: int = 70

@@ -1,0 +1,402 @@
+"""Store format v1: the one place that knows how frames are laid out on disk.
+
+Writers (:mod:`collect.writer`) create groups and publish rows through the functions here;
+readers (:mod:`render` and tests) open stores with :func:`open_store` and read rows through
+:class:`GroupReader`. Nobody else spells out a group name, an attribute key or an array path.
+See ``docs/store-format.md`` for the format itself.
+
+Layout::
+
+    <store>.zarr/                     root; attrs["evalframes"] = {format, version, ...}
+      rank{r}_gpu{g}_env{e}/          one group per env, one writer per group
+        cameras/<camera>              uint8 (T, H, W, 3), time-chunked
+        step episode reward terminated truncated
+        info/<key>                    one scalar per row
+
+The readable length of a group is ``attrs["committed_rows"]``, published by the writer after
+the data of those rows is in every array; shapes may run ahead of it and are never trusted.
+
+>>> import tempfile, numpy as np
+>>> from collect import FrameWriter
+>>> path = tempfile.mkdtemp() + "/demo.zarr"
+>>> with FrameWriter(path, rank=0, gpu=0, num_envs=2, fps=10) as w:
+...     for _ in range(3):
+...         w.append({"zed": np.zeros((2, 8, 8, 3), np.uint8)}, reward=[0.0, 1.0])
+>>> store = open_store(path)
+>>> [(g.name, g.rows, g.cameras) for g in store.groups()]
+[('rank0_gpu0_env0', 3, {'zed': (8, 8)}), ('rank0_gpu0_env1', 3, {'zed': (8, 8)})]
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import logging
+import re
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+import zarr.errors
+
+from . import codecs as _codecs
+
+__all__ = [
+    "CAMERAS",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "SCALARS",
+    "FrameStore",
+    "GroupReader",
+    "StoreFormatError",
+    "create_env_group",
+    "group_name",
+    "open_or_create_root",
+    "open_store",
+    "parse_group_name",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT_NAME = "evalframes.frames"
+FORMAT_VERSION = 1
+DEFAULT_VIDEO_PREFIX = "behavior_video"
+CAMERAS = "cameras"
+INFO = "info"
+COMMITTED = "committed_rows"
+# Per-row scalar arrays every group has, with their dtypes.
+SCALARS: dict[str, str] = {
+    "step": "int64",
+    "episode": "int32",
+    "reward": "float32",
+    "terminated": "bool",
+    "truncated": "bool",
+}
+SCALAR_CHUNK_ROWS = 4096
+_GROUP_RE = re.compile(r"^rank(\d+)_gpu(\d+)_env(\d+)$")
+
+
+class StoreFormatError(ValueError):
+    """The path is not a readable evalframes store, or a group in it is damaged."""
+
+
+def group_name(rank: int, gpu: int, env: int) -> str:
+    """``rank{rank}_gpu{gpu}_env{env}``: the group of one env, and the suffix of its video."""
+    return f"rank{rank}_gpu{gpu}_env{env}"
+
+
+def parse_group_name(name: str) -> tuple[int, int, int]:
+    """``(rank, gpu, env)`` from a group name; ``ValueError`` for anything else."""
+    match = _GROUP_RE.match(name)
+    if not match:
+        raise ValueError(f"not an env group name: {name!r} (expected rank<r>_gpu<g>_env<e>)")
+    rank, gpu, env = (int(x) for x in match.groups())
+    return rank, gpu, env
+
+
+# ----------------------------------------------------------------------------- writing side
+
+
+def _root_attrs(fps: float, video_prefix: str, config: Mapping[str, Any] | None) -> dict:
+    return {
+        "evalframes": {"format": FORMAT_NAME, "version": FORMAT_VERSION},
+        "fps": float(fps),
+        "video_prefix": video_prefix,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "config": dict(config or {}),
+    }
+
+
+def open_or_create_root(
+    path: str | Path,
+    *,
+    fps: float,
+    video_prefix: str = DEFAULT_VIDEO_PREFIX,
+    config: Mapping[str, Any] | None = None,
+) -> zarr.Group:
+    """Open the store root for writing, creating it if needed; safe when many processes race.
+
+    Never opens with ``mode="w"`` (that would delete other workers' groups). If the path holds
+    a zarr group that is not an evalframes store, raise instead of writing into it.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"cannot create frame store at {str(path)!r}: {e.strerror}") from e
+    try:
+        root = zarr.create_group(
+            str(path), attributes=_root_attrs(fps, video_prefix, config), overwrite=False
+        )
+    except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError, FileExistsError):
+        root = zarr.open_group(str(path), mode="r+")
+    except PermissionError as e:
+        raise PermissionError(f"frame store {str(path)!r} is not writable: {e}") from e
+    _check_root_format(root, path)
+    return root
+
+
+def create_env_group(
+    root: zarr.Group,
+    *,
+    rank: int,
+    gpu: int,
+    env: int,
+    global_env: int,
+    num_envs_in_worker: int,
+    fps: float,
+    overwrite: bool = False,
+) -> zarr.Group:
+    """Create the group of one env with its scalar arrays (cameras come with the first frame)."""
+    name = group_name(rank, gpu, env)
+    attrs = {
+        "rank": rank,
+        "gpu": gpu,
+        "env": env,
+        "global_env": global_env,
+        "num_envs_in_worker": num_envs_in_worker,
+        "host": socket.gethostname(),
+        "cameras": {},
+        "fps": float(fps),
+        "status": "recording",
+        COMMITTED: 0,
+    }
+    if name in root and not overwrite:
+        raise FileExistsError(
+            f"group {name!r} already exists in frame store {root.store}; "
+            "record into a new store path or pass overwrite=True"
+        )
+    group = root.create_group(name, attributes=attrs, overwrite=overwrite)
+    for scalar, dtype in SCALARS.items():
+        _create_row_array(group, scalar, dtype)
+    return group
+
+
+def _create_row_array(group: zarr.Group, path: str, dtype: str) -> zarr.Array:
+    return group.create_array(
+        path,
+        shape=(0,),
+        chunks=(SCALAR_CHUNK_ROWS,),
+        dtype=dtype,
+        fill_value=np.nan if np.dtype(dtype).kind == "f" else 0,
+        config={"write_empty_chunks": True},
+    )
+
+
+def create_info_array(group: zarr.Group, key: str, dtype: str) -> zarr.Array:
+    """Create ``info/<key>``; dotted keys (``episode.success_once``) are kept verbatim."""
+    return _create_row_array(group, f"{INFO}/{key}", dtype)
+
+
+def create_camera_array(
+    group: zarr.Group,
+    camera: str,
+    height: int,
+    width: int,
+    *,
+    chunk_frames: int,
+    codec: _codecs.FrameCodec,
+    shard_frames: int | None = None,
+) -> zarr.Array:
+    """Create ``cameras/<camera>`` and record its size in the group's attributes."""
+    chunks = (chunk_frames, height, width, 3)
+    shards = (shard_frames, height, width, 3) if shard_frames else None
+    array = group.create_array(
+        f"{CAMERAS}/{camera}",
+        shape=(0, height, width, 3),
+        chunks=chunks,
+        shards=shards,
+        dtype="uint8",
+        fill_value=0,
+        config={"write_empty_chunks": True},
+        attributes={"codec": codec.get_config()},
+        **codec.zarr_codecs(),
+    )
+    cameras = dict(group.attrs.get("cameras", {}))
+    cameras[camera] = [height, width]
+    group.attrs["cameras"] = cameras
+    return array
+
+
+def commit_rows(group: zarr.Group, rows: int, *, status: str | None = None) -> None:
+    """Publish that the first ``rows`` rows of every array in ``group`` are written."""
+    update: dict[str, Any] = {COMMITTED: int(rows)}
+    if status is not None:
+        update["status"] = status
+    group.attrs.update(update)
+
+
+# ----------------------------------------------------------------------------- reading side
+
+
+def _check_root_format(root: zarr.Group, path: Path | str) -> dict:
+    meta = root.attrs.get("evalframes")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise StoreFormatError(f"{str(path)!r} is a zarr group but not an evalframes frame store")
+    version = meta.get("version")
+    if version != FORMAT_VERSION:
+        raise StoreFormatError(
+            f"{str(path)!r} has evalframes store format version {version!r}; "
+            f"this evalframes reads version {FORMAT_VERSION} (upgrade evalframes)"
+        )
+    return meta
+
+
+def open_store(path: str | Path) -> FrameStore:
+    """Open a frame store for reading; :class:`StoreFormatError` if it is not one."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"frame store {str(path)!r} does not exist")
+    try:
+        root = zarr.open_group(str(path), mode="r")
+    except (zarr.errors.GroupNotFoundError, FileNotFoundError, ValueError, KeyError) as e:
+        raise StoreFormatError(f"{str(path)!r} is not a readable zarr group: {e}") from e
+    _check_root_format(root, path)
+    return FrameStore(path, root)
+
+
+@dataclass
+class FrameStore:
+    """A frame store opened for reading."""
+
+    path: Path
+    root: zarr.Group = field(repr=False)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(self.root.attrs)
+
+    @property
+    def fps(self) -> float:
+        return float(self.root.attrs.get("fps", 30.0))
+
+    @property
+    def video_prefix(self) -> str:
+        return str(self.root.attrs.get("video_prefix", DEFAULT_VIDEO_PREFIX))
+
+    def group_names(self, pattern: str = "*") -> list[str]:
+        """Names of the env groups matching a glob, sorted by (rank, gpu, env).
+
+        Looks at the directory listing, so a group whose metadata is damaged is still listed
+        (and reported when opened).
+        """
+        names = [p.name for p in self.path.iterdir() if p.is_dir() and _GROUP_RE.match(p.name)]
+        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        return sorted(names, key=parse_group_name)
+
+    def group(self, name: str) -> GroupReader:
+        """Open one group; :class:`StoreFormatError` naming the group if it is damaged."""
+        try:
+            group = zarr.open_group(str(self.path / name), mode="r")
+            return GroupReader(name, group)
+        except StoreFormatError:
+            raise
+        except Exception as e:
+            raise StoreFormatError(f"group {name!r}: metadata unreadable ({e})") from e
+
+    def groups(self, pattern: str = "*") -> list[GroupReader]:
+        """All readable groups matching ``pattern`` (damaged ones raise; see ``group``)."""
+        return [self.group(n) for n in self.group_names(pattern)]
+
+
+class GroupReader:
+    """Read access to one env's group, clipped to its committed rows."""
+
+    def __init__(self, name: str, group: zarr.Group) -> None:
+        self.name = name
+        self._group = group
+        attrs = dict(group.attrs)
+        self.attrs = attrs
+        try:
+            self.rank, self.gpu, self.env = (int(attrs[k]) for k in ("rank", "gpu", "env"))
+            self.rows = int(attrs[COMMITTED])
+            self.cameras: dict[str, tuple[int, int]] = {
+                cam: (int(h), int(w)) for cam, (h, w) in attrs.get("cameras", {}).items()
+            }
+        except (KeyError, TypeError, ValueError) as e:
+            raise StoreFormatError(f"group {name!r}: attributes incomplete ({e!r})") from e
+
+    def __repr__(self) -> str:
+        return f"GroupReader({self.name!r}, rows={self.rows}, cameras={list(self.cameras)})"
+
+    @property
+    def status(self) -> str:
+        return str(self.attrs.get("status", "unknown"))
+
+    @property
+    def fps(self) -> float:
+        return float(self.attrs.get("fps", 30.0))
+
+    @property
+    def global_env(self) -> int:
+        return int(self.attrs.get("global_env", self.env))
+
+    @property
+    def info_keys(self) -> list[str]:
+        if INFO not in self._group:
+            return []
+        return sorted(self._group[INFO].array_keys())
+
+    def _array(self, path: str) -> zarr.Array:
+        try:
+            return self._group[path]
+        except Exception as e:
+            raise StoreFormatError(f"group {self.name!r}: array {path!r} unreadable ({e})") from e
+
+    def _read(self, path: str, start: int, stop: int) -> np.ndarray:
+        stop = min(stop, self.rows)
+        try:
+            return self._array(path)[start:stop]
+        except StoreFormatError:
+            raise
+        except Exception as e:
+            raise StoreFormatError(
+                f"group {self.name!r}: array {path!r} rows {start}:{stop} unreadable ({e})"
+            ) from e
+
+    def frames(self, camera: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """``uint8 (T, H, W, 3)`` frames of one camera, rows ``start:stop`` (committed only)."""
+        if camera not in self.cameras:
+            raise KeyError(
+                f"group {self.name!r} has no camera {camera!r}; it has {sorted(self.cameras)}"
+            )
+        return self._read(f"{CAMERAS}/{camera}", start, self.rows if stop is None else stop)
+
+    def scalar(self, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """A per-row scalar: one of :data:`SCALARS`, or ``info/<key>`` for an info key."""
+        path = key if key in SCALARS else f"{INFO}/{key}"
+        return self._read(path, start, self.rows if stop is None else stop)
+
+    def scalars(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
+        """Every per-row scalar (standard ones, then info keys) for rows ``start:stop``."""
+        keys = [*SCALARS, *self.info_keys]
+        return {k: self.scalar(k, start, stop) for k in keys}
+
+    def chunk_frames(self, camera: str) -> int:
+        """Rows per stored chunk of a camera (the efficient read block)."""
+        return int(self._array(f"{CAMERAS}/{camera}").chunks[0])
+
+    def iter_frames(
+        self, cameras: list[str] | None = None, block: int | None = None
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """Yield ``(start_row, {camera: frames})`` blocks over the committed rows."""
+        cameras = list(self.cameras) if cameras is None else cameras
+        if block is None:
+            block = max(self.chunk_frames(c) for c in cameras) if cameras else 64
+        for start in range(0, self.rows, block):
+            stop = min(start + block, self.rows)
+            yield start, {c: self.frames(c, start, stop) for c in cameras}
+
+    def episodes(self) -> list[tuple[int, int, int]]:
+        """``(episode, start_row, stop_row)`` for each episode present in the committed rows."""
+        episode = self.scalar("episode")
+        if len(episode) == 0:
+            return []
+        cuts = np.flatnonzero(np.diff(episode)) + 1
+        starts = [0, *cuts.tolist()]
+        stops = [*cuts.tolist(), len(episode)]
+        return [(int(episode[a]), a, b) for a, b in zip(starts, stops, strict=True)]
