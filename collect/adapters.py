@@ -141,11 +141,6 @@ def to_camera_batches(obs: Any, num_envs: int) -> dict[str, Any]:
             batches[name] = _stack(frames)
         return batches
     if isinstance(obs, Mapping):
-        if obs and all(_is_frame(v) for v in obs.values()):
-            raise FrameInputError(
-                "got a dict of single frames; pass a list with one dict per env, "
-                "or {camera: (N, H, W, C)} batches"
-            )
         batches = {}
         for key, value in obs.items():
             if isinstance(value, Mapping):

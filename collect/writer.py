@@ -107,7 +107,10 @@ def _install_exit_hooks() -> None:
     if _SIGTERM_INSTALLED:
         return
     _SIGTERM_INSTALLED = True
-    atexit.register(_close_open_writers)
+    # threading's exit hooks run before thread pools (ours and zarr's) refuse new work, which
+    # happens before plain atexit handlers; fall back to atexit where the hook is missing.
+    register = getattr(threading, "_register_atexit", atexit.register)
+    register(_close_open_writers)
     in_main = threading.current_thread() is threading.main_thread()
     if in_main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _sigterm_to_exit)

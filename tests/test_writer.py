@@ -1,0 +1,290 @@
+"""FrameWriter on real zarr stores on disk: round trips, inputs, metadata, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+from framegen import SIZES, assert_group_matches, pattern_batch
+
+from collect import FrameInputError, FrameWriter, WriterError, open_store
+from collect.store import StoreFormatError
+
+
+def write_steps(path, steps, *, rank=0, num_envs=4, **kwargs):
+    with FrameWriter(path, rank=rank, gpu=rank, num_envs=num_envs, **kwargs) as writer:
+        for step in range(steps):
+            writer.append(pattern_batch(rank, num_envs, step))
+    return writer
+
+
+def omnigibson_obs(batch: dict[str, np.ndarray], as_tensor: bool) -> list[dict]:
+    """The same frames as OmniGibson raw observations (RGBA, nested per robot/sensor)."""
+    sensors = {"zed": "zed_link", "left_realsense": "left_realsense_link"}
+    sensors["right_realsense"] = "right_realsense_link"
+    num_envs = next(iter(batch.values())).shape[0]
+    obs = []
+    for e in range(num_envs):
+        robot = {}
+        for cam, link in sensors.items():
+            rgb = batch[cam][e]
+            rgba = np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], -1)
+            robot[f"robot_r1:{link}:Camera:0"] = {
+                "rgb": torch.from_numpy(rgba) if as_tensor else rgba,
+                "depth": np.zeros(rgb.shape[:2], np.float32),
+            }
+        obs.append({"robot_r1": robot, "task": {"low_dim": np.zeros(3)}})
+    return obs
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch", "omnigibson-numpy", "omnigibson-torch"])
+def test_lossless_round_trip_is_bit_exact(tmp_path, kind):
+    path = tmp_path / "frames.zarr"
+    num_envs, steps = 4, 37  # several chunks plus a partial last chunk
+    with FrameWriter(path, rank=2, gpu=5, num_envs=num_envs, fps=12) as writer:
+        for step in range(steps):
+            batch = pattern_batch(2, num_envs, step)
+            if kind == "torch":
+                obs = {cam: torch.from_numpy(b) for cam, b in batch.items()}
+            elif kind.startswith("omnigibson"):
+                obs = omnigibson_obs(batch, as_tensor=kind.endswith("torch"))
+            else:
+                obs = batch
+            writer.append(obs)
+    store = open_store(path)
+    assert store.group_names() == [f"rank2_gpu5_env{e}" for e in range(num_envs)]
+    for group in store.groups():
+        assert group.rows == steps
+        assert group.cameras == SIZES
+        assert group.status == "complete"
+        assert_group_matches(group, rank=2, env=group.env)
+
+
+def test_float_and_rgba_inputs_are_converted(tmp_path):
+    rgb = pattern_batch(0, 2, 0)["zed"]
+    as_float = rgb.astype(np.float32) / 255.0
+    rgba = np.concatenate([rgb, np.zeros((*rgb.shape[:3], 1), np.uint8)], -1)
+    with FrameWriter(tmp_path / "s.zarr", num_envs=2) as writer:
+        writer.append({"zed": as_float})
+        writer.append({"zed": rgba})
+        writer.append({"zed": torch.from_numpy(as_float)})
+        writer.append({"zed": rgb[..., 0]})  # grayscale (N, H, W)
+    group = open_store(tmp_path / "s.zarr").group("rank0_gpu0_env1")
+    frames = group.frames("zed")
+    np.testing.assert_array_equal(frames[0], rgb[1])
+    np.testing.assert_array_equal(frames[1], rgb[1])
+    np.testing.assert_array_equal(frames[2], rgb[1])
+    np.testing.assert_array_equal(frames[3], np.repeat(rgb[1][..., :1], 3, -1))
+
+
+def test_metadata_rows_episodes_and_info(tmp_path):
+    path = tmp_path / "s.zarr"
+    with FrameWriter(path, num_envs=2, rank=1, gpu=0) as writer:
+        for step in range(10):
+            writer.append(
+                pattern_batch(1, 2, step),
+                reward=torch.tensor([step, -step], dtype=torch.float32),
+                terminated=[step == 3, False],
+                truncated=[False, step == 6],
+                info=[
+                    {"success": step == 3, "episode": {"success_once": step >= 3}},
+                    {"success": False, "episode": {"success_once": False}, "dist": 0.5},
+                ],
+            )
+    env0, env1 = open_store(path).groups()
+    assert env0.global_env == 2 and env1.global_env == 3
+    np.testing.assert_array_equal(env0.scalar("episode"), [0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(env0.scalar("step"), [0, 1, 2, 3, 0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(env1.scalar("episode"), [0] * 7 + [1] * 3)
+    np.testing.assert_array_equal(env1.scalar("reward"), -np.arange(10, dtype=np.float32))
+    assert env0.episodes() == [(0, 0, 4), (1, 4, 10)]
+    assert env0.info_keys == ["dist", "episode.success_once", "success"]
+    assert env0.scalar("success").tolist() == [s == 3 for s in range(10)]
+    assert env0.scalar("episode.success_once").tolist() == [s >= 3 for s in range(10)]
+    assert np.isnan(env0.scalar("dist")).all()  # absent for env 0: fill value
+    np.testing.assert_array_equal(env1.scalar("dist"), np.full(10, 0.5))
+
+
+def test_timed_flush_commits_without_more_appends(tmp_path):
+    path = tmp_path / "s.zarr"
+    writer = FrameWriter(path, num_envs=2, flush_interval=0.2, chunk_frames=16)
+    for step in range(5):  # less than a chunk
+        writer.append(pattern_batch(0, 2, step))
+    deadline = time.monotonic() + 5
+    while writer.committed_rows < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    group = open_store(path).group("rank0_gpu0_env1")
+    assert group.rows == 5
+    assert_group_matches(group, rank=0, env=1)
+    for step in range(5, 20):
+        writer.append(pattern_batch(0, 2, step))
+    writer.close()
+    assert_group_matches(open_store(path).group("rank0_gpu0_env1"), rank=0, env=1)
+    assert writer.stats.partial_flushes >= 1
+
+
+def test_lossy_codec_round_trip_quality(tmp_path):
+    pytest.importorskip("imagecodecs")
+    path = tmp_path / "s.zarr"
+    writer = write_steps(path, 20, num_envs=2, codec={"id": "jpeg", "quality": 95})
+    group = open_store(path).group("rank0_gpu0_env0")
+    stored = group.frames("zed").astype(float)
+    expected = np.stack([pattern_batch(0, 2, s)["zed"][0] for s in range(20)]).astype(float)
+    psnr = 10 * np.log10(255**2 / np.mean((stored - expected) ** 2))
+    assert psnr > 30, psnr
+    assert writer.stats.bytes_stored > 0
+
+
+def count_files(path) -> int:
+    return sum(len(files) for _, _, files in os.walk(path))
+
+
+def test_shard_frames_saves_files_and_round_trips(tmp_path):
+    plain = write_steps(tmp_path / "plain.zarr", 64, num_envs=1, chunk_frames=4)
+    sharded = write_steps(tmp_path / "shard.zarr", 64, num_envs=1, chunk_frames=4, shard_frames=32)
+    assert count_files(tmp_path / "shard.zarr") < count_files(tmp_path / "plain.zarr") - 20
+    assert_group_matches(open_store(tmp_path / "shard.zarr").group("rank0_gpu0_env0"), 0, 0)
+    assert plain.stats.rows == sharded.stats.rows == 64
+
+
+def test_memory_cap_blocks_instead_of_dropping(tmp_path):
+    # Two 8-row chunk buffers fit in the cap: the rollout thread must wait, never drop.
+    cap_mb = 2.2 * 2 * 8 * 3 * sum(h * w for h, w in SIZES.values()) / 2**20
+    writer = write_steps(tmp_path / "s.zarr", 200, num_envs=2, chunk_frames=8, max_buffer_mb=cap_mb)
+    assert writer.stats.queue_high_water <= 2
+    for group in open_store(tmp_path / "s.zarr").groups():
+        assert_group_matches(group, rank=0, env=group.env)
+
+
+def test_cap_too_small_for_two_chunks_is_a_clear_error(tmp_path):
+    writer = FrameWriter(tmp_path / "s.zarr", num_envs=2, max_buffer_mb=0.01)
+    with pytest.raises(ValueError, match=r"max_buffer_mb") as info:
+        writer.append(pattern_batch(0, 2, 0))
+    assert len(info.value.args) == 1
+    writer.close()
+
+
+def test_reopening_a_store_keeps_other_workers_and_refuses_to_clobber(tmp_path):
+    path = tmp_path / "s.zarr"
+    write_steps(path, 3, rank=0, num_envs=1)
+    write_steps(path, 5, rank=1, num_envs=1)
+    store = open_store(path)
+    assert [(g.name, g.rows) for g in store.groups()] == [
+        ("rank0_gpu0_env0", 3),
+        ("rank1_gpu1_env0", 5),
+    ]
+    with pytest.raises(FileExistsError, match="rank0_gpu0_env0"):
+        FrameWriter(path, rank=0, gpu=0, num_envs=1)
+    write_steps(path, 2, rank=0, num_envs=1, overwrite=True)
+    assert open_store(path).group("rank0_gpu0_env0").rows == 2
+
+
+BAD_INPUTS = {
+    "wrong env count": ({"zed": np.zeros((3, 8, 8, 3), np.uint8)}, r"camera 'zed'.*4 envs"),
+    "changed shape": ({"zed": np.zeros((4, 9, 8, 3), np.uint8)}, r"camera 'zed'.*changed"),
+    "nan": ({"zed": np.full((4, 8, 8, 3), np.nan, np.float32)}, r"camera 'zed', env 0.*NaN"),
+    "out of range float": ({"zed": np.full((4, 8, 8, 3), 3.0)}, r"camera 'zed', env 0.*\[0, 1\]"),
+    "dtype": ({"zed": np.zeros((4, 8, 8, 3), np.int16)}, r"camera 'zed'.*dtype int16"),
+    "channels": ({"zed": np.zeros((4, 8, 8, 5), np.uint8)}, r"camera 'zed'.*5 channels"),
+    "new camera": (
+        {"zed": np.zeros((4, 8, 8, 3), np.uint8), "x": np.zeros((4, 8, 8, 3), np.uint8)},
+        r"cameras changed mid-run",
+    ),
+    "env list": ([{"robot": {}}] * 3, r"3 envs, expected 4"),
+    "not an obs": ("frames", r"unsupported observation type str"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_a_clear_error_and_keeps_stored_rows(tmp_path, case):
+    obs, pattern = BAD_INPUTS[case]
+    path = tmp_path / "s.zarr"
+    writer = FrameWriter(path, num_envs=4)
+    good = {"zed": np.full((4, 8, 8, 3), 9, np.uint8)}
+    for _ in range(3):
+        writer.append(good)
+    with pytest.raises(FrameInputError, match=pattern) as info:
+        writer.append(obs)
+    assert len(info.value.args) == 1
+    writer.append(good)
+    writer.close()
+    group = open_store(path).group("rank0_gpu0_env3")
+    assert group.rows == 4
+    assert (group.frames("zed") == 9).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"reward": [1.0, 2.0]}, r"reward has 2 values, expected 4"),
+        ({"info": {"success": [[1, 2]] * 4}}, r"info key 'success'.*one scalar per env"),
+        ({"info": {"note": ["a", "b", "c", "d"]}}, r"info key 'note'.*numbers or booleans"),
+        ({"info": {3: [1, 2, 3, 4]}}, r"info key 3 is not a string"),
+    ],
+)
+def test_bad_metadata_is_a_clear_error(tmp_path, kwargs, pattern):
+    with (
+        FrameWriter(tmp_path / "s.zarr", num_envs=4) as writer,
+        pytest.raises(FrameInputError, match=pattern),
+    ):
+        writer.append({"zed": np.zeros((4, 8, 8, 3), np.uint8)}, **kwargs)
+
+
+def test_unwritable_store_path_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(OSError, match=r"cannot create frame store at .*file/s.zarr"):
+        FrameWriter(blocker / "s.zarr")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    os.chmod(readonly, 0o500)
+    try:
+        if os.access(readonly, os.W_OK):
+            pytest.skip("running as a user that ignores permissions (root)")
+        with pytest.raises(PermissionError, match="not writable"):
+            FrameWriter(readonly / "s.zarr")
+    finally:
+        os.chmod(readonly, 0o700)
+
+
+def test_foreign_zarr_group_is_refused(tmp_path):
+    import zarr
+
+    zarr.open_group(str(tmp_path / "other.zarr"), mode="w").attrs["x"] = 1
+    with pytest.raises(StoreFormatError, match="not an evalframes frame store"):
+        FrameWriter(tmp_path / "other.zarr")
+
+
+def test_append_after_close_and_store_removed_mid_run(tmp_path):
+    import shutil
+
+    path = tmp_path / "s.zarr"
+    writer = write_steps(path, 2, num_envs=1)
+    with pytest.raises(RuntimeError, match="FrameWriter is closed"):
+        writer.append(pattern_batch(0, 1, 0))
+    writer = FrameWriter(tmp_path / "gone.zarr", num_envs=1, chunk_frames=2)
+    writer.append(pattern_batch(0, 1, 0))
+    writer.flush()
+    shutil.rmtree(tmp_path / "gone.zarr")
+    (tmp_path / "gone.zarr").write_text("now a file")  # the store dir can't be recreated
+    with pytest.raises(WriterError, match=r"writing frames to .*gone.zarr.* failed"):
+        for step in range(1, 50):
+            writer.append(pattern_batch(0, 1, step))
+            time.sleep(0.01)
+    with pytest.raises(WriterError, match=r"rows up to 1 are committed"):
+        writer.close()
+
+
+def test_root_attributes_record_the_run(tmp_path):
+    path = tmp_path / "s.zarr"
+    write_steps(path, 1, num_envs=1, fps=7, video_prefix="my_video", config={"env": {"a": 1}})
+    attrs = json.loads((path / "zarr.json").read_text())["attributes"]
+    assert attrs["evalframes"] == {"format": "evalframes.frames", "version": 1}
+    assert attrs["fps"] == 7.0 and attrs["video_prefix"] == "my_video"
+    assert attrs["config"] == {"env": {"a": 1}}
+    store = open_store(path)
+    assert store.video_prefix == "my_video" and store.fps == 7.0

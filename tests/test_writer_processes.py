@@ -1,0 +1,94 @@
+"""The writer across processes: SIGKILL, SIGTERM, interpreter exit, concurrent workers."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from framegen import assert_group_matches
+
+from collect import open_store
+
+CHILD = str(Path(__file__).with_name("writer_child.py"))
+FLUSH_INTERVAL = 0.25
+
+
+def start_writer(store, rank, child_env, *args) -> subprocess.Popen:
+    cmd = [sys.executable, CHILD, str(store), str(rank), *map(str, args)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=child_env)
+
+
+def read_progress(proc: subprocess.Popen, until_rows: int | None = None) -> list[tuple[int, float]]:
+    """``(rows appended, time)`` lines from the child, until ``until_rows`` or its exit."""
+    progress = []
+    for line in proc.stdout:
+        head, stamp = line.split()
+        if head.isdigit():
+            progress.append((int(head), float(stamp)))
+            if until_rows is not None and int(head) >= until_rows:
+                break
+        elif head == "waiting":
+            break
+    return progress
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sigkill_at_a_random_moment_loses_only_unflushed_rows(tmp_path, child_env, seed):
+    rng = random.Random(seed)
+    store = tmp_path / "s.zarr"
+    kill_after = rng.randint(5, 140)
+    proc = start_writer(
+        store, 3, child_env, "--rows", 400, "--sleep", 0.01, "--flush-interval", FLUSH_INTERVAL
+    )
+    progress = read_progress(proc, until_rows=kill_after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    appended, killed_at = progress[-1]
+    groups = open_store(store).groups()
+    assert [g.name for g in groups] == ["rank3_gpu3_env0", "rank3_gpu3_env1"]
+    # Everything appended more than a flush interval (plus write time) before the kill is in.
+    flushed_by = killed_at - FLUSH_INTERVAL - 0.75
+    must_have = max([rows for rows, t in progress if t <= flushed_by], default=0)
+    for group in groups:
+        assert must_have <= group.rows <= appended, (must_have, group.rows, appended)
+        assert group.status == "recording"
+        assert_group_matches(group, rank=3, env=group.env)
+
+
+def test_sigterm_flushes_everything(tmp_path, child_env):
+    store = tmp_path / "s.zarr"
+    proc = start_writer(store, 0, child_env, "--rows", 21, "--wait-at-end", "--flush-interval", 60)
+    progress = read_progress(proc)
+    assert progress[-1][0] == 21
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    for group in open_store(store).groups():
+        assert group.rows == 21 and group.status == "complete"
+        assert_group_matches(group, rank=0, env=group.env)
+
+
+def test_interpreter_exit_without_close_flushes_everything(tmp_path, child_env):
+    store = tmp_path / "s.zarr"
+    proc = start_writer(store, 1, child_env, "--rows", 13, "--no-close", "--flush-interval", 60)
+    read_progress(proc)
+    assert proc.wait(timeout=30) == 0
+    for group in open_store(store).groups():
+        assert group.rows == 13 and group.status == "complete"
+        assert_group_matches(group, rank=1, env=group.env)
+
+
+def test_four_processes_write_one_store_at_once(tmp_path, child_env):
+    store = tmp_path / "s.zarr"
+    procs = [start_writer(store, rank, child_env, "--rows", 40) for rank in range(4)]
+    for proc in procs:
+        read_progress(proc)
+        assert proc.wait(timeout=60) == 0
+    groups = open_store(store).groups()
+    assert len(groups) == 8
+    for group in groups:
+        assert group.rows == 40
+        assert_group_matches(group, rank=group.rank, env=group.env)
