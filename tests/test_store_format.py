@@ -1,0 +1,97 @@
+"""Store format v1: the frozen fixture keeps reading; bad stores give clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from framegen import pattern_frame
+
+from collect import StoreFormatError, open_store
+from collect.store import group_name, parse_group_name
+
+FIXTURE = Path(__file__).with_name("fixtures") / "store_v1.zarr"
+SIZES = {"zed": (12, 16), "left_realsense": (8, 8)}
+
+
+def test_frozen_v1_fixture_reads_back():
+    store = open_store(FIXTURE)
+    assert store.fps == 10.0 and store.video_prefix == "behavior_video"
+    assert store.attrs["config"] == {"env": {"env_type": "fixture"}}
+    assert store.group_names() == [
+        "rank0_gpu2_env0",
+        "rank0_gpu2_env1",
+        "rank1_gpu3_env0",
+        "rank1_gpu3_env1",
+    ]
+    for group in store.groups():
+        assert group.rows == 6 and group.status == "complete"
+        assert group.cameras == SIZES
+        assert group.scalar("reward").tolist() == list(range(6))
+        assert group.scalar("success").tolist() == [s == 2 and group.env == 0 for s in range(6)]
+        expected_episode = [0, 0, 0, 1, 1, 1] if group.env == 0 else [0] * 6
+        assert group.scalar("episode").tolist() == expected_episode
+        for c, (cam, (h, w)) in enumerate(SIZES.items()):
+            stored = group.frames(cam).astype(float)
+            expected = np.stack(
+                [pattern_frame(group.rank, group.env, s, c, h, w) for s in range(6)]
+            )
+            if group.rank == 0:  # zstd: lossless
+                np.testing.assert_array_equal(stored, expected)
+            else:  # jpeg q95
+                assert np.abs(stored - expected).mean() < 12
+
+
+def test_group_names_round_trip():
+    assert parse_group_name(group_name(3, 7, 11)) == (3, 7, 11)
+    with pytest.raises(ValueError, match="not an env group name"):
+        parse_group_name("rank1_gpu2")
+
+
+def copy_fixture(tmp_path) -> Path:
+    path = tmp_path / "copy.zarr"
+    shutil.copytree(FIXTURE, path)
+    return path
+
+
+def edit_root_attrs(path: Path, edit) -> None:
+    meta_path = path / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    edit(meta["attributes"])
+    meta_path.write_text(json.dumps(meta))
+
+
+def test_unknown_format_version_is_refused(tmp_path):
+    path = copy_fixture(tmp_path)
+    edit_root_attrs(path, lambda a: a["evalframes"].update(version=99))
+    with pytest.raises(StoreFormatError, match="version 99; this evalframes reads version 1"):
+        open_store(path)
+
+
+def test_not_a_store(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        open_store(tmp_path / "missing.zarr")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StoreFormatError, match="not a readable zarr group"):
+        open_store(tmp_path / "empty")
+
+
+def test_damaged_group_metadata_names_the_group(tmp_path):
+    path = copy_fixture(tmp_path)
+    (path / "rank1_gpu3_env0" / "zarr.json").write_text("{ garbage")
+    store = open_store(path)
+    assert len(store.group_names()) == 4  # still listed
+    with pytest.raises(StoreFormatError, match="group 'rank1_gpu3_env0': metadata unreadable"):
+        store.group("rank1_gpu3_env0")
+    assert store.group("rank0_gpu2_env0").rows == 6
+
+
+def test_stray_partial_files_are_ignored(tmp_path):
+    path = copy_fixture(tmp_path)
+    chunk_dir = path / "rank0_gpu2_env0" / "cameras" / "zed" / "c" / "0" / "0" / "0"
+    (chunk_dir / "0.3f2a.partial").write_bytes(b"half a chunk")
+    group = open_store(path).group("rank0_gpu2_env0")
+    assert group.frames("zed").shape == (6, 12, 16, 3)
