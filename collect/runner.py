@@ -1,0 +1,273 @@
+"""The eval runner: env workers as Dask tasks, each stepping its envs and recording them.
+
+``run_eval(cfg)`` plans the env workers from ``cluster.component_placement`` and
+``env.eval.total_num_envs`` (:mod:`collect.placement`), runs one Dask task per worker rank
+(a LocalCluster of processes, or an existing cluster), and, when ``video_cfg`` asks for both
+``save_frames`` and ``save_video``, renders the MP4s from the store after the rollouts, out of
+the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from .config import num_devices, to_container
+from .placement import EnvWorker, plan_env_workers
+from .recorders import recorder_from_video_cfg
+
+__all__ = ["EnvResult", "EvalSummary", "WorkerResult", "run_eval", "run_worker"]
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY = 10  # steps between progress messages from a worker
+
+
+@dataclass
+class EnvResult:
+    """Outcome of one env: finished episodes, their returns and successes."""
+
+    rank: int
+    gpu: int
+    env: int
+    global_env: int
+    steps: int = 0
+    returns: list[float] = field(default_factory=list)
+    successes: list[bool] = field(default_factory=list)
+
+    @property
+    def episodes(self) -> int:
+        return len(self.returns)
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean(self.successes)) if self.successes else float("nan")
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns)) if self.returns else float("nan")
+
+
+@dataclass
+class WorkerResult:
+    """What one env worker sends back: per-env results, timing and recorder statistics."""
+
+    worker: EnvWorker
+    envs: list[EnvResult]
+    seconds: float
+    recorder_stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalSummary:
+    """The whole eval: every worker's result, and where the frames and videos are."""
+
+    workers: list[WorkerResult]
+    frames_path: Path | None
+    video_dir: Path | None
+    videos: list[Path] = field(default_factory=list)
+    render_ok: bool = True
+
+    @property
+    def envs(self) -> list[EnvResult]:
+        return [env for worker in self.workers for env in worker.envs]
+
+    def table(self) -> str:
+        """A plain-text per-env table (episodes, mean return, success rate)."""
+        lines = ["env                     episodes  mean return  success"]
+        for e in self.envs:
+            name = f"rank{e.rank}_gpu{e.gpu}_env{e.env}"
+            lines.append(
+                f"{name:<24}{e.episodes:>8}  {e.mean_return:>11.3f}  {e.success_rate:>7.2f}"
+            )
+        return "\n".join(lines)
+
+
+class _EpisodeTracker:
+    """Accumulates returns and successes per env from the stepped rewards and infos."""
+
+    def __init__(self, worker: EnvWorker) -> None:
+        self.results = [
+            EnvResult(worker.rank, worker.gpu, e, worker.first_global_env + e)
+            for e in range(worker.num_envs)
+        ]
+        self._running = np.zeros(worker.num_envs)
+        self._success = np.zeros(worker.num_envs, bool)
+
+    def update(self, reward: np.ndarray, done: np.ndarray, info: list[Mapping]) -> None:
+        self._running += reward
+        self._success |= np.array([bool(i.get("success", False)) for i in info])
+        for env in np.flatnonzero(done):
+            self.results[env].returns.append(float(self._running[env]))
+            self.results[env].successes.append(bool(self._success[env]))
+            self._running[env] = 0.0
+            self._success[env] = False
+        for result in self.results:
+            result.steps += 1
+
+
+def _progress_queue(name: str | None) -> Any:
+    if name is None:
+        return None
+    from distributed import Queue
+
+    return Queue(name)
+
+
+def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = None) -> WorkerResult:
+    """Run one env worker: step its envs for every rollout epoch and record every step.
+
+    The last step of each epoch is marked truncated, so each epoch's episodes end cleanly in
+    the stored ``episode`` counter.
+    """
+    from .envs import make_env, make_policy
+
+    t0 = time.perf_counter()
+    env_cfg, eval_cfg = cfg["env"], cfg["env"]["eval"]
+    seed = int(cfg["runner"]["seed"]) + 1000 * worker.rank
+    env = make_env(
+        env_cfg["env_type"],
+        worker.num_envs,
+        seed=seed,
+        image_size=env_cfg["image_size"],
+        max_episode_steps=eval_cfg["max_episode_steps"],
+        **env_cfg.get("options", {}),
+    )
+    recorder = recorder_from_video_cfg(
+        eval_cfg["video_cfg"],
+        rank=worker.rank,
+        accelerator_id=worker.gpu,
+        num_envs=worker.num_envs,
+        first_global_env=worker.first_global_env,
+        config=cfg,
+    )
+    queue = _progress_queue(progress)
+    tracker = _EpisodeTracker(worker)
+    steps = eval_cfg["max_episode_steps"]
+    try:
+        policy = make_policy(env_cfg["policy"], env)
+        for epoch in range(eval_cfg["rollout_epoch"]):
+            obs = env.reset(seed=seed + epoch)
+            for step in range(steps):
+                obs, reward, terminated, truncated, info = env.step(policy(obs))
+                if step == steps - 1:
+                    truncated = np.asarray(truncated) | ~np.asarray(terminated)
+                recorder.record(obs, reward, terminated, truncated, info)
+                tracker.update(np.asarray(reward), np.asarray(terminated | truncated), info)
+                done_steps = epoch * steps + step + 1
+                if queue is not None and (done_steps % PROGRESS_EVERY == 0 or step == steps - 1):
+                    queue.put((worker.rank, done_steps))
+    finally:
+        recorder.close()
+        env.close()
+    stats = getattr(getattr(recorder, "writer", None), "stats", None)
+    return WorkerResult(
+        worker, tracker.results, time.perf_counter() - t0, asdict(stats) if stats else {}
+    )
+
+
+def _client(scheduler: str | None, n_workers: int) -> tuple[Any, Any]:
+    """A Dask client on ``scheduler``, or on a new LocalCluster with one process per worker."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except OSError as e:
+            raise ConnectionError(f"cannot reach Dask scheduler {scheduler!r}: {e}") from e
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster), cluster
+
+
+def _follow_progress(futures: list[Any], queue: Any, workers: list[EnvWorker], total: int) -> None:
+    """Per-worker progress bars (stderr, off when not a TTY) until every task is done."""
+    from distributed import wait
+    from tqdm.auto import tqdm
+
+    bars = {
+        w.rank: tqdm(total=total, desc=f"env worker rank{w.rank} gpu{w.gpu}", position=w.rank)
+        for w in workers
+    }
+    try:
+        while not all(f.done() for f in futures):
+            try:
+                rank, done = queue.get(timeout=0.5)
+            except TimeoutError:
+                continue
+            bars[rank].update(done - bars[rank].n)
+        wait(futures)
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = None) -> EvalSummary:
+    """Run the whole eval described by ``cfg`` (see ``collect/configs/default.yaml``)."""
+    from distributed import Queue
+
+    workers = plan_env_workers(
+        OmegaConf.to_container(cfg.cluster.component_placement),
+        cfg.env.eval.total_num_envs,
+        num_devices(cfg),
+    )
+    video = cfg.env.eval.video_cfg
+    plain = to_container(cfg)
+    owned_client, cluster = (None, None) if client else _client(scheduler, len(workers))
+    client = client or owned_client
+    try:
+        queue_name = f"evalframes-progress-{uuid.uuid4().hex}"
+        queue = Queue(queue_name, client=client)
+        futures = [
+            client.submit(run_worker, w, plain, queue_name, pure=False, key=f"env-rank{w.rank}")
+            for w in workers
+        ]
+        total = cfg.env.eval.max_episode_steps * cfg.env.eval.rollout_epoch
+        _follow_progress(futures, queue, workers, total)
+        results = client.gather(futures)
+        summary = EvalSummary(
+            workers=results,
+            frames_path=Path(video.frames_path) if video.save_frames else None,
+            video_dir=Path(video.video_base_dir) if video.save_video else None,
+        )
+        if video.save_frames and video.save_video:
+            _render_after_rollouts(summary, cfg, client)
+        elif video.save_video:
+            summary.videos = sorted(Path(video.video_base_dir).glob(f"{video.video_prefix}_*.mp4"))
+        return summary
+    finally:
+        if owned_client is not None:
+            owned_client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _render_after_rollouts(summary: EvalSummary, cfg: DictConfig, client: Any) -> None:
+    """Render one MP4 per env group from the store (the offline renderer, run right away)."""
+    from render import render_store
+
+    video = cfg.env.eval.video_cfg
+    options = OmegaConf.to_container(video.get("render", {}))
+    report = render_store(
+        video.frames_path,
+        video.video_base_dir,
+        fps=video.fps,
+        overlay=bool(video.info_on_video),
+        overlay_keys=list(video.extra_info_on_video),
+        scheduler=client.scheduler.address,
+        **options,
+    )
+    summary.videos = sorted(Path(p) for p in report.outputs)
+    summary.render_ok = report.ok
