@@ -291,6 +291,16 @@ class FrameWriter:
             self._submit(chunk)
         self.stats.append_seconds += time.perf_counter() - t0
 
+    def start_new_episodes(self) -> None:
+        """Start a new episode at the next row for every env whose episode is under way.
+
+        For resets the step flags did not announce (e.g. ``env.reset()`` between rollout
+        epochs); envs whose last row was terminated or truncated are already at a new episode.
+        """
+        under_way = self._episode_step > 0
+        self._episode[under_way] += 1
+        self._episode_step[under_way] = 0
+
     def flush(self) -> None:
         """Write everything appended so far and wait until it is committed."""
         if self.closed:
