@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -35,8 +36,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"config file {str(path)!r} does not exist")
         try:
             layers.append(OmegaConf.load(path))
-        except (OmegaConfBaseException, ValueError) as e:
-            raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from e
+        except (OmegaConfBaseException, ValueError, yaml.YAMLError) as e:
+            reason = " ".join(str(e).split())
+            raise ConfigError(f"config file {str(path)!r} is not valid YAML: {reason}") from e
     try:
         layers.append(OmegaConf.from_dotlist(list(overrides or [])))
         cfg = OmegaConf.merge(*layers)
