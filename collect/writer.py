@@ -84,6 +84,9 @@ class _Chunk:
 
 _FLUSH = object()  # queue marker: write the partly filled chunk now
 _STOP = object()  # queue marker: the background thread ends
+_PREFAULT = object()  # queue marker: allocate and touch spare buffers ahead of need
+PREFAULTED_BUFFERS = 3  # spare buffers made ready in the background after the first frame
+MAX_CHUNK_BYTES = 16 * 2**20  # auto chunk_frames keeps one camera chunk under this
 
 _OPEN_WRITERS: weakref.WeakSet[FrameWriter] = weakref.WeakSet()
 _SIGTERM_INSTALLED = False
@@ -130,6 +133,8 @@ class FrameWriter:
         codec: frame codec name or config (``"zstd"`` default, ``"lz4"``, ``"none"``,
             lossy ``"jpeg"``/``"webp"``/``"avif"``), see :mod:`collect.codecs`.
         chunk_frames: rows per stored chunk; larger compresses better, loses more on a crash.
+            Default: 16, fewer for big frames so one camera chunk stays under 16 MiB (4 at
+            960x960).
         shard_frames: if set, pack this many rows per shard file (zarr sharding codec); a
             multiple of ``chunk_frames``. For object stores where the file count matters.
         flush_interval: seconds after which rows of a partly filled chunk are written anyway.
@@ -156,7 +161,7 @@ class FrameWriter:
         fps: float = 30.0,
         cameras: list[str] | None = None,
         codec: str | Mapping[str, Any] | FrameCodec = "zstd",
-        chunk_frames: int = 16,
+        chunk_frames: int | None = None,
         shard_frames: int | None = None,
         flush_interval: float = 2.0,
         max_buffer_mb: float = 512.0,
@@ -167,19 +172,18 @@ class FrameWriter:
         threads: int = 2,
     ) -> None:
         self.closed = True  # until construction succeeds
-        _check_positive(num_envs=num_envs, fps=fps, chunk_frames=chunk_frames)
+        _check_positive(num_envs=num_envs, fps=fps)
         _check_positive(flush_interval=flush_interval, max_buffer_mb=max_buffer_mb)
-        if shard_frames is not None and (shard_frames <= 0 or shard_frames % chunk_frames):
-            raise ValueError(
-                f"shard_frames must be a positive multiple of chunk_frames ({chunk_frames}). "
-                f"Got {shard_frames} instead."
-            )
+        if chunk_frames is not None:
+            _check_positive(chunk_frames=chunk_frames)
+        if shard_frames is not None:
+            _check_positive(shard_frames=shard_frames)
         self.path = Path(store)
         self.rank, self.gpu, self.num_envs = int(rank), int(gpu), int(num_envs)
         self.fps = float(fps)
         self.codec = get_codec(codec)
         self.keep_cameras = None if cameras is None else list(cameras)
-        self.chunk_frames = int(chunk_frames)
+        self.chunk_frames = chunk_frames
         self.shard_frames = shard_frames
         self.flush_interval = float(flush_interval)
         self.max_buffer_bytes = int(max_buffer_mb * 2**20)
@@ -212,7 +216,7 @@ class FrameWriter:
         self._state_lock = threading.Lock()
         self._episode = np.zeros(self.num_envs, np.int32)
         self._episode_step = np.zeros(self.num_envs, np.int64)
-        self._buffer_rows = int(shard_frames or chunk_frames)
+        self._buffer_rows = 0  # rows per host buffer: a chunk, or a shard; set by the 1st frame
         self._queue: queue.Queue[_Chunk | object] = queue.Queue()
         self._last_commit = time.monotonic()
         self._pending = 0
@@ -365,7 +369,7 @@ class FrameWriter:
                 if h <= 0 or w <= 0:
                     raise adapters.FrameInputError(f"camera {camera!r}: empty frames {h}x{w}")
             self._shapes = shapes
-            self._max_buffers = self._buffers_within_cap()
+            self._configure_buffers()
             return
         if set(shapes) != set(self._shapes):
             raise adapters.FrameInputError(
@@ -379,8 +383,18 @@ class FrameWriter:
                     f"{self._shapes[camera]} to {shape} (H, W) mid-run"
                 )
 
-    def _buffers_within_cap(self) -> int:
+    def _configure_buffers(self) -> None:
+        """Choose the chunk length for these frame sizes and how many buffers fit the cap."""
         assert self._shapes is not None
+        largest = 3 * max(h * w for h, w in self._shapes.values())
+        if self.chunk_frames is None:
+            self.chunk_frames = _auto_chunk_frames(largest)
+        if self.shard_frames is not None and self.shard_frames % self.chunk_frames:
+            raise ValueError(
+                f"shard_frames must be a multiple of chunk_frames ({self.chunk_frames}). "
+                f"Got {self.shard_frames} instead."
+            )
+        self._buffer_rows = int(self.shard_frames or self.chunk_frames)
         frame_bytes = 3 * sum(h * w for h, w in self._shapes.values())
         per_chunk = self.num_envs * self._buffer_rows * frame_bytes
         count = self.max_buffer_bytes // per_chunk
@@ -391,7 +405,8 @@ class FrameWriter:
                 f"needed, but max_buffer_mb is {self.max_buffer_bytes / 2**20:g}; raise "
                 "max_buffer_mb or lower chunk_frames"
             )
-        return int(count)
+        self._max_buffers = int(count)
+        self._queue.put(_PREFAULT)
 
     def _row_scalars(self, reward: Any, terminated: Any, truncated: Any) -> dict[str, np.ndarray]:
         n = self.num_envs
@@ -504,11 +519,26 @@ class FrameWriter:
                 if item is _FLUSH:
                     self._guarded(self._flush_partial_chunk)
                     continue
+                if item is _PREFAULT:
+                    self._guarded(self._prefault_buffers)
+                    continue
                 self._guarded(self._write_full_chunk, item)
                 if time.monotonic() - self._last_commit > self.flush_interval:
                     self._guarded(self._flush_partial_chunk)
             finally:
                 self._queue.task_done()
+
+    def _prefault_buffers(self) -> None:
+        """Allocate spare buffers and touch their pages here, not on the rollout thread."""
+        for _ in range(PREFAULTED_BUFFERS):
+            with self._pool_lock:
+                if self._buffers_allocated >= self._max_buffers:
+                    return
+                self._buffers_allocated += 1
+            chunk = self._new_chunk()
+            for buf in chunk.cameras.values():
+                buf.fill(0)
+            self._release(chunk)
 
     def _guarded(self, write: Any, *args: Any) -> None:
         """Run one write; keep the first failure for the rollout thread to raise."""
@@ -623,6 +653,14 @@ class FrameWriter:
             for dirpath, _dirs, files in os.walk(self.path / name):
                 total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
         return total
+
+
+def _auto_chunk_frames(frame_bytes: int) -> int:
+    """16 rows, halved until one camera chunk fits :data:`MAX_CHUNK_BYTES` (at least 1)."""
+    rows = 16
+    while rows > 1 and rows * frame_bytes > MAX_CHUNK_BYTES:
+        rows //= 2
+    return rows
 
 
 def _resize_rows(array: zarr.Array, rows: int) -> None:
