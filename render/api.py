@@ -1,0 +1,111 @@
+"""``render_store``: the one call that renders a frame store (the CLI and the eval runner use it).
+
+>>> import tempfile, numpy as np
+>>> from collect import FrameWriter
+>>> root = tempfile.mkdtemp()
+>>> with FrameWriter(root + "/frames.zarr", rank=0, gpu=1, num_envs=2, fps=10) as writer:
+...     for t in range(12):
+...         writer.append({"zed": np.full((2, 32, 48, 3), 10 * t, np.uint8)})
+>>> report = render_store(root + "/frames.zarr", root + "/videos")
+>>> report.ok, [p.name for p in report.outputs]
+(True, ['behavior_video_rank0_gpu1_env0.mp4', 'behavior_video_rank0_gpu1_env1.mp4'])
+>>> [r.status for r in render_store(root + "/frames.zarr", root + "/videos").results]
+['up to date', 'up to date']
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from collect.store import open_store
+
+from .encode import check_codec
+from .job import run_plans
+from .options import RenderOptions
+from .plan import is_up_to_date, plan_outputs
+from .report import OutputResult, RenderReport
+
+__all__ = ["render_store", "run_render"]
+
+log = logging.getLogger(__name__)
+
+
+def render_store(
+    store: str | Path,
+    out: str | Path,
+    *,
+    size: tuple[int, int] | None = None,
+    scale: float | None = None,
+    fps: float | None = None,
+    codec: str = "libx264",
+    crf: int | None = 23,
+    preset: str | None = "medium",
+    encoder_threads: int | None = None,
+    cameras: Sequence[str] | None = None,
+    layout: str | Mapping[str, Any] = "behavior",
+    groups: str = "*",
+    overwrite: bool = False,
+    dry_run: bool = False,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> RenderReport:
+    """Render one video per group of the frame store ``store`` into the directory ``out``.
+
+    Videos are named ``{video_prefix}_rank{r}_gpu{g}_env{e}.mp4`` (the ``separate`` layout
+    adds ``_{camera}``). Outputs that are up to date with their group and these options are
+    left alone unless ``overwrite``. The options are those of
+    :class:`~render.options.RenderOptions`.
+
+    Raises ``ValueError`` for invalid options (unknown layout or codec, bad size...),
+    ``FileNotFoundError`` / :class:`~collect.store.StoreFormatError` for a missing or foreign
+    store, ``NotADirectoryError`` when ``out`` is a file, and ``ConnectionError`` when the
+    scheduler cannot be reached. Failures of single outputs do not raise: they are in the
+    report (``report.ok`` is False), and every other output is still rendered.
+    """
+    options = RenderOptions(
+        size=size, scale=scale, fps=fps, codec=codec, crf=crf, preset=preset,
+        encoder_threads=encoder_threads, cameras=cameras, layout=layout, groups=groups,
+        overwrite=overwrite, dry_run=dry_run, scheduler=scheduler, workers=workers,
+        progress=progress,
+    )  # fmt: skip
+    return run_render(store, out, options)
+
+
+def run_render(store: str | Path, out: str | Path, options: RenderOptions) -> RenderReport:
+    """:func:`render_store` with the options already in a :class:`RenderOptions`."""
+    started = time.perf_counter()
+    check_codec(options.codec)
+    frame_store = open_store(store)
+    out_dir = _output_dir(Path(out), create=not options.dry_run)
+    plans, failures = plan_outputs(frame_store, out_dir, options)
+    fresh = {p.path for p in plans if not options.overwrite and is_up_to_date(p)}
+    todo = [p for p in plans if p.path not in fresh]
+    log.info("%d outputs to render, %d up to date", len(todo), len(fresh))
+    if options.dry_run:
+        done = {p.path: p.result("would render", frames=p.frame_count) for p in todo}
+    else:
+        done = {r.path: r for r in run_plans(todo, options)}
+    results: list[OutputResult] = [
+        done[p.path] if p.path in done else p.result("up to date", frames=p.frame_count)
+        for p in plans
+    ]
+    order = {name: i for i, name in enumerate(frame_store.group_names(options.groups))}
+    results = sorted(
+        results + failures, key=lambda r: order.get(r.group, len(order))
+    )  # stable: keeps cameras
+    return RenderReport(results, seconds=time.perf_counter() - started)
+
+
+def _output_dir(out: Path, create: bool) -> Path:
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(
+            f"output path {str(out)!r} is a file; pass a directory (it is created if missing)"
+        )
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
+    return out

@@ -1,0 +1,130 @@
+"""``python -m render STORE OUT [options]``: one MP4 per env group of a frame store.
+
+Exit status: 0 when every selected output is complete (rendered now or already up to date);
+1 when some output failed or skipped damaged rows; 2 for a bad command line, option value,
+store or output path; 130 when interrupted. Progress goes to stderr (only on a terminal);
+``--list``, ``--dry-run`` and the summary table go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from typing import NoReturn
+
+from collect.store import open_store
+
+from .api import render_store
+from .compose import available_layouts
+from .options import RenderOptions, parse_size
+from .report import list_groups
+
+__all__ = ["main"]
+
+PROG = "python -m render"
+DEFAULTS = RenderOptions()
+EPILOG = """examples:
+  python -m render frames.zarr videos/
+  python -m render frames.zarr videos/ --size 320x240 --fps 15 --layout hstack
+  python -m render frames.zarr videos/ --groups 'rank0_*' --scheduler tcp://10.0.0.5:8786
+  python -m render frames.zarr --list
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _parser() -> argparse.ArgumentParser:
+    # SUPPRESS: options left out do not appear in the namespace, so RenderOptions' defaults
+    # apply; every option's dest is the RenderOptions field it sets.
+    p = _Parser(
+        prog=PROG,
+        description="Render one MP4 per env group of an evalframes frame store.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("store", help="frame store (.zarr directory) written by collect")
+    p.add_argument("out", nargs="?", default=None, help="output directory (created if missing)")
+    video = p.add_argument_group("video")
+    video.add_argument("--size", type=_size, metavar="WxH", help="output size, e.g. 640x480")
+    video.add_argument("--scale", type=float, metavar="F", help="scale the composed size by F")
+    video.add_argument("--fps", type=float, help="frame rate (default: the store's)")
+    video.add_argument("--codec", help=f"ffmpeg video encoder (default: {DEFAULTS.codec})")
+    video.add_argument(
+        "--crf", type=int, help=f"quality, lower is better (default: {DEFAULTS.crf})"
+    )
+    video.add_argument("--preset", help=f"encoder preset (default: {DEFAULTS.preset})")
+    video.add_argument(
+        "--encoder-threads", type=int, metavar="N", help="threads per encoder (default: ffmpeg's)"
+    )
+    video.add_argument("--cameras", type=_names, metavar="A,B", help="cameras, in this order")
+    video.add_argument(
+        "--layout",
+        help=f"{', '.join(available_layouts())} (default: {DEFAULTS.layout}); "
+        "separate writes one video per camera",
+    )
+    select = p.add_argument_group("selection and scheduling")
+    select.add_argument("--groups", metavar="GLOB", help="groups to render, e.g. 'rank0_*'")
+    select.add_argument(
+        "--overwrite", action="store_true", help="re-render outputs that are up to date"
+    )
+    select.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler")
+    select.add_argument(
+        "--workers", type=int, metavar="N", help="local Dask cluster of N single-thread workers"
+    )
+    select.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="progress bar on stderr (default: only on a terminal)",
+    )
+    modes = p.add_argument_group("modes")
+    modes.add_argument("--list", action="store_true", default=False, help="list groups and exit")
+    modes.add_argument("--dry-run", action="store_true", help="show what would be rendered")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the renderer's command line; returns the exit status."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2), already printed
+        return int(e.code or 0)
+    logging.basicConfig(level=logging.WARNING, format="render: %(levelname)s: %(message)s")
+    fields = {f.name for f in dataclasses.fields(RenderOptions)}
+    options = {k: v for k, v in vars(args).items() if k in fields}
+    try:
+        if args.list:
+            print(list_groups(open_store(args.store), options.get("groups", DEFAULTS.groups)))
+            return 0
+        if args.out is None:
+            parser.error("the output directory OUT is required (except with --list)")
+        report = render_store(args.store, args.out, **options)
+    except SystemExit as e:
+        return int(e.code or 0)
+    except (ValueError, OSError) as e:  # bad option value, store or output path
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    print(report.summary())
+    return 0 if report.ok else 1

@@ -1,0 +1,140 @@
+"""Results of a render, and the tables people read: the summary and ``--list``.
+
+:class:`OutputResult` is what rendering one output produced (it travels back from Dask
+workers, so it is plain data); :class:`RenderReport` collects them for a whole store.
+
+>>> r = OutputResult("rank0_gpu0_env0", Path("v.mp4"), "rendered", frames=8, rows=8)
+>>> report = RenderReport([r])
+>>> report.ok, report.outputs
+(True, [PosixPath('v.mp4')])
+>>> print(format_table(["a", "bb"], [[1, "x"], [22, "yy"]]))
+a   bb
+--  --
+1   x
+22  yy
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from collect.store import FrameStore, StoreFormatError
+
+__all__ = ["OutputResult", "RenderReport", "Status", "format_table", "list_groups"]
+
+Status = Literal["rendered", "partial", "up to date", "would render", "failed"]
+_OK: tuple[Status, ...] = ("rendered", "up to date", "would render")
+_HAS_FILE: tuple[Status, ...] = ("rendered", "partial", "up to date")
+
+
+@dataclass
+class OutputResult:
+    """What happened to one output video.
+
+    ``status``: ``rendered``; ``partial`` (damaged rows skipped, listed in ``skipped_rows``);
+    ``up to date`` (left as it was); ``would render`` (dry run); ``failed`` (see ``error``).
+    ``frames`` counts frames written (or to write, in a dry run) out of the ``rows`` selected.
+    """
+
+    group: str
+    path: Path
+    status: Status
+    frames: int = 0
+    rows: int = 0
+    size: tuple[int, int] | None = None
+    seconds: float = 0.0
+    skipped_rows: list[tuple[int, int]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in _OK
+
+    def note(self) -> str:
+        """One line for the summary: the error, or the rows that were skipped."""
+        if self.error:
+            return self.error.splitlines()[0]
+        if self.skipped_rows:
+            spans = ", ".join(f"{a}:{b}" for a, b in self.skipped_rows)
+            return f"skipped unreadable rows {spans}"
+        return ""
+
+
+@dataclass
+class RenderReport:
+    """Every output of a render, in plan order, and the wall time it took."""
+
+    results: list[OutputResult]
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every selected output is complete (rendered or up to date)."""
+        return all(r.ok for r in self.results)
+
+    @property
+    def outputs(self) -> list[Path]:
+        """Paths of the videos that exist after the render (complete or partial)."""
+        return [r.path for r in self.results if r.status in _HAS_FILE]
+
+    @property
+    def failed(self) -> list[OutputResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def frames_rendered(self) -> int:
+        return sum(r.frames for r in self.results if r.status in ("rendered", "partial"))
+
+    def summary(self) -> str:
+        """The summary table, one row per output, then a totals line."""
+        rows = [
+            [r.path.name, r.status, f"{r.frames}/{r.rows}", _size(r.size), _secs(r), r.note()]
+            for r in self.results
+        ]
+        table = format_table(["output", "status", "frames", "size", "seconds", "note"], rows)
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        tally = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing selected"
+        frames, seconds = self.frames_rendered, self.seconds
+        fps = frames / seconds if seconds else 0.0
+        return f"{table}\n{tally}; {frames} frames rendered in {seconds:.1f} s ({fps:.0f} fps)"
+
+
+def _size(size: tuple[int, int] | None) -> str:
+    return "" if size is None else f"{size[0]}x{size[1]}"
+
+
+def _secs(result: OutputResult) -> str:
+    return f"{result.seconds:.1f}" if result.status in ("rendered", "partial", "failed") else ""
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table with left-aligned columns separated by two spaces."""
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def list_groups(store: FrameStore, pattern: str = "*") -> str:
+    """A table of the store's groups: rows, episodes, camera sizes, status."""
+    rows = []
+    for name in store.group_names(pattern):
+        try:
+            group = store.group(name)
+            episodes = len(group.episodes())
+        except StoreFormatError as e:
+            rows.append([name, "", "", "", "", f"damaged: {e}"])
+            continue
+        cameras = ", ".join(f"{c} {w}x{h}" for c, (h, w) in group.cameras.items())
+        seconds = f"{group.rows / store.fps:.1f}"
+        rows.append([name, group.rows, episodes, seconds, cameras, group.status])
+    headers = ["group", "rows", "episodes", "seconds", "cameras (WxH)", "status"]
+    return format_table(headers, rows)
