@@ -79,7 +79,7 @@ def render_store(
 def run_render(store: str | Path, out: str | Path, options: RenderOptions) -> RenderReport:
     """:func:`render_store` with the options already in a :class:`RenderOptions`."""
     started = time.perf_counter()
-    check_codec(options.codec)
+    check_codec(options.codec, options.crf, options.preset)
     frame_store = open_store(store)
     out_dir = _output_dir(Path(out), create=not options.dry_run)
     plans, failures = plan_outputs(frame_store, out_dir, options)

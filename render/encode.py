@@ -82,10 +82,22 @@ def available_encoders() -> tuple[str, ...]:
     return tuple(names)
 
 
-def check_codec(codec: str) -> None:
-    """Raise :class:`UnknownCodecError` unless ffmpeg can encode video with ``codec``."""
+@lru_cache
+def check_codec(codec: str, crf: int | None = None, preset: str | None = None) -> None:
+    """Raise unless ffmpeg can encode with ``codec`` and these settings (a 1-frame trial).
+
+    :class:`UnknownCodecError` for an encoder ffmpeg lacks, ``ValueError`` quoting the
+    encoder's complaint for settings it rejects (``preset="fastest"``). Cached.
+    """
     if codec not in available_encoders():
         raise UnknownCodecError(codec)
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin"]
+    cmd += ["-f", "lavfi", "-i", "color=size=64x64", "-frames:v", "1"]
+    cmd += [*_encoder_args(codec, crf, preset, threads=None), "-f", "null", "-"]
+    trial = subprocess.run(cmd, capture_output=True, text=True, start_new_session=True)
+    if trial.returncode != 0:
+        reason = next(iter(trial.stderr.strip().splitlines()), "no error output")
+        raise ValueError(f"{codec} rejects crf={crf} preset={preset}: {reason}")
 
 
 def output_size(width: int, height: int, size: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -105,6 +117,20 @@ def _video_filter(width: int, height: int, size: tuple[int, int] | None) -> list
     if (out_w, out_h) != (width, height):  # odd input: pad with black rather than resample
         return ["-vf", f"pad={out_w}:{out_h}"]
     return []
+
+
+def _encoder_args(
+    codec: str, crf: int | None, preset: str | None, threads: int | None
+) -> list[str]:
+    # yuv420p is what browsers and most players decode
+    args = ["-c:v", codec, "-pix_fmt", "yuv420p"]
+    if crf is not None:
+        args += ["-crf", str(crf)]
+    if preset is not None:
+        args += ["-preset", preset]
+    if threads is not None:
+        args += ["-threads", str(threads)]
+    return args
 
 
 def ffmpeg_command(
@@ -128,14 +154,7 @@ def ffmpeg_command(
     cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}"]
     cmd += ["-r", repr(float(fps)), "-i", "-"]
     cmd += _video_filter(width, height, size)
-    # output: yuv420p is what browsers and most players decode
-    cmd += ["-an", "-c:v", codec, "-pix_fmt", "yuv420p"]
-    if crf is not None:
-        cmd += ["-crf", str(crf)]
-    if preset is not None:
-        cmd += ["-preset", preset]
-    if threads is not None:
-        cmd += ["-threads", str(threads)]
+    cmd += ["-an", *_encoder_args(codec, crf, preset, threads)]
     # index first, so a browser starts playing before the whole file has arrived
     cmd += ["-movflags", "+faststart", "-f", "mp4", str(path)]
     return cmd
@@ -149,16 +168,18 @@ def count_frames(path: str | Path) -> int:
     result = subprocess.run(cmd, capture_output=True, start_new_session=True)
     stderr = result.stderr.decode(errors="replace")
     if result.returncode != 0:
-        raise EncodeError(_failure(f"reading {path} failed", result.returncode, stderr, cmd))
+        raise EncodeError(
+            _failure(f"{path}: ffmpeg cannot read it", result.returncode, stderr, cmd)
+        )
     for line in reversed(stderr.replace("\r", "\n").splitlines()):
         if line.startswith("frame="):
             return int(line.split("=", 1)[1].split()[0])
-    raise EncodeError(_failure(f"no frame count for {path}", 0, stderr, cmd))
+    raise EncodeError(_failure(f"{path}: ffmpeg gave no frame count", 0, stderr, cmd))
 
 
 def _failure(what: str, returncode: int | None, stderr: str, cmd: list[str]) -> str:
     tail = "\n".join(stderr.strip().splitlines()[-STDERR_LINES:]) or "(no output)"
-    return f"{what} (ffmpeg exit status {returncode}):\n{tail}\ncommand: {shlex.join(cmd)}"
+    return f"{what} (exit status {returncode}):\n{tail}\ncommand: {shlex.join(cmd)}"
 
 
 class _StderrTail:
@@ -317,7 +338,7 @@ class VideoEncoder:
 
     def _failure(self, what: str) -> str:
         return _failure(
-            f"{what} writing {self.path.name}",
+            f"{self.path.name}: {what}",
             self._proc.returncode,
             self._stderr.text(),
             self.command,
