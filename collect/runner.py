@@ -132,13 +132,15 @@ def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = No
     t0 = time.perf_counter()
     env_cfg, eval_cfg = cfg["env"], cfg["env"]["eval"]
     seed = int(cfg["runner"]["seed"]) + 1000 * worker.rank
+    options = dict(env_cfg.get("options") or {})
+    if env_cfg.get("image_size") is not None:
+        options["image_size"] = env_cfg["image_size"]
     env = make_env(
         env_cfg["env_type"],
         worker.num_envs,
         seed=seed,
-        image_size=env_cfg["image_size"],
         max_episode_steps=eval_cfg["max_episode_steps"],
-        **env_cfg.get("options", {}),
+        **options,
     )
     recorder = recorder_from_video_cfg(
         eval_cfg["video_cfg"],
@@ -264,10 +266,9 @@ def _render_after_rollouts(summary: EvalSummary, cfg: DictConfig, client: Any) -
         video.frames_path,
         video.video_base_dir,
         fps=video.fps,
-        overlay=bool(video.info_on_video),
-        overlay_keys=list(video.extra_info_on_video),
         scheduler=client.scheduler.address,
         **options,
     )
+    log.info("render after rollouts:\n%s", report.summary())
     summary.videos = sorted(Path(p) for p in report.outputs)
     summary.render_ok = report.ok
