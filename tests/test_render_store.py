@@ -164,6 +164,8 @@ def test_damaged_groups_are_reported_and_the_others_render(tmp_path, capsys):
     assert main([str(store), str(tmp_path / "out")]) == 1
     out = capsys.readouterr().out
     assert "skipped unreadable rows 16:32" in out and "1 up to date" in out
+    assert main([str(store), "--list"]) == 0
+    assert "damaged: group 'rank0_gpu1_env2': metadata unreadable" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------- command line

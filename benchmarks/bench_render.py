@@ -1,0 +1,275 @@
+"""How fast the renderer turns a frame store into videos, next to bare ffmpeg, in one run.
+
+Three measurements, each a median over ``--repeats`` runs taken alternately (so machine load
+hits both sides alike):
+
+1. **one group** at each ``--sizes`` (square frames, one camera): frames per second of
+   ``render_store`` (what ``python -m render`` runs, minus interpreter start-up) against bare
+   ffmpeg encoding the same frames from memory with the same command (same codec, crf,
+   preset, yuv420p, faststart). Goal: >= 90% of bare ffmpeg.
+2. **four groups** at ``--group-size``: aggregate fps of the render (default threaded Dask
+   scheduler) against the machine's encoding limit: four bare ffmpeg processes encoding the
+   same frames from memory in parallel. Goal: >= 85%.
+3. **1 -> 2 Dask workers** (local cluster), one x264 thread per worker (``encoder_threads=1``),
+   on the same four groups; next to it, the same for bare ffmpeg (one vs two ``-threads 1``
+   encodes at a time), which is what the machine allows. Goal: >= 1.7x.
+
+Frames are real MuJoCo tabletop frames when ``collect.envs`` and MuJoCo are available, else
+smooth synthetic scenes with sensor noise (``--content``).
+
+    python benchmarks/bench_render.py                                   # 256 480 960, 3 repeats
+    python benchmarks/bench_render.py --sizes 256 --frames 60 --repeats 1 --group-size 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from collect import FrameWriter
+from render import RenderOptions, render_store
+from render.encode import ffmpeg_command
+from render.report import format_table
+
+DEFAULTS = RenderOptions()
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def synthetic_frames(size: int, envs: int, count: int) -> np.ndarray:
+    """``(envs, count, size, size, 3)`` smooth moving scenes with mild sensor noise."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size] / size
+    out = np.empty((envs, count, size, size, 3), np.uint8)
+    for e in range(envs):
+        for t in range(count):
+            phase = t * 0.04 + e * 1.3
+            blobs = sum(
+                np.exp(
+                    -(
+                        (x - 0.5 - 0.3 * np.sin(phase + k)) ** 2
+                        + (y - 0.5 - 0.3 * np.cos(1.7 * phase + k)) ** 2
+                    )
+                    / 0.01
+                )
+                for k in range(3)
+            )
+            base = np.stack(
+                [0.5 + 0.3 * np.sin(6 * x + phase), 0.4 + 0.3 * y, 0.3 + 0.2 * x * y], -1
+            )
+            frame = base + 0.4 * blobs[..., None] * np.array([0.9, 0.3, 0.2])
+            frame = frame * 255 + rng.normal(0, 2, frame.shape)
+            out[e, t] = np.clip(frame, 0, 255).astype(np.uint8)
+    return out
+
+
+def mujoco_frames(size: int, envs: int, count: int) -> np.ndarray:
+    """``(envs, count, size, size, 3)`` head-camera frames of the MuJoCo tabletop env."""
+    from collect.adapters import batches_to_numpy, to_camera_batches
+    from collect.envs import make_env, make_policy
+
+    env = make_env("mujoco_tabletop", envs, seed=0, image_size=size, tensor=False)
+    policy = make_policy("scripted", env)
+    obs = env.reset(seed=0)
+    steps = []
+    for _ in range(count):
+        obs, *_ = env.step(policy(obs))
+        steps.append(batches_to_numpy(to_camera_batches(obs, envs))["zed"])
+    env.close()
+    return np.ascontiguousarray(np.stack(steps, axis=1))
+
+
+def make_frames(content: str, size: int, envs: int, count: int) -> tuple[np.ndarray, str]:
+    if content in ("auto", "mujoco"):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        try:
+            return mujoco_frames(size, envs, count), "mujoco"
+        except ImportError:
+            if content == "mujoco":
+                raise
+    return synthetic_frames(size, envs, count), "synthetic"
+
+
+def write_store(path: Path, frames: np.ndarray, fps: float) -> Path:
+    """One group per env, camera ``zed``: the stored frames are exactly ``frames``."""
+    with FrameWriter(path, num_envs=frames.shape[0], fps=fps) as writer:
+        for t in range(frames.shape[1]):
+            writer.append({"zed": frames[:, t]})
+    return path
+
+
+# ----------------------------------------------------------------------------- timed runs
+
+
+def bare_encode(videos: list[np.ndarray], out: Path, fps: float, threads: int | None) -> float:
+    """Seconds for ffmpeg to encode each array of frames, all in parallel, from memory."""
+
+    def encode(i: int, frames: np.ndarray) -> None:
+        _, height, width, _ = frames.shape
+        cmd = ffmpeg_command(
+            out / f"bare{i}.mp4", width, height, fps=fps, codec=DEFAULTS.codec,
+            crf=DEFAULTS.crf, preset=DEFAULTS.preset, threads=threads,
+        )  # fmt: skip
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc.stdin.write(memoryview(frames).cast("B"))
+        proc.stdin.close()
+        if proc.wait() != 0:
+            raise RuntimeError(f"bare ffmpeg failed: {cmd}")
+
+    started = time.perf_counter()
+    threads_ = [threading.Thread(target=encode, args=(i, v)) for i, v in enumerate(videos)]
+    for t in threads_:
+        t.start()
+    for t in threads_:
+        t.join()
+    return time.perf_counter() - started
+
+
+def render_once(store: Path, out: Path, **options) -> float:
+    started = time.perf_counter()
+    report = render_store(store, out, overwrite=True, progress=False, **options)
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        raise RuntimeError(report.summary())
+    return seconds
+
+
+def medians(repeats: int, *runs: Callable[[], float]) -> list[float]:
+    """Median seconds of each run, alternating them ``repeats`` times."""
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for i, run in enumerate(runs):
+            times[i].append(run())
+    return [statistics.median(t) for t in times]
+
+
+# ----------------------------------------------------------------------------- the three parts
+
+
+def one_group(args: argparse.Namespace, work: Path, size: int) -> list[str]:
+    frames, content = make_frames(args.content, size, 1, args.frames)
+    store = write_store(work / f"one{size}.zarr", frames, args.fps)
+    bare, rendered = medians(
+        args.repeats,
+        lambda: bare_encode([frames[0]], work, args.fps, None),
+        lambda: render_once(store, work / "out"),
+    )
+    n = args.frames
+    return [
+        "one group",
+        f"{size}",
+        content,
+        f"{n / bare:.1f}",
+        f"{n / rendered:.1f}",
+        f"{bare / rendered:.0%}",
+        ">= 90%",
+    ]
+
+
+def four_groups(args: argparse.Namespace, work: Path) -> tuple[list[list[str]], Path, np.ndarray]:
+    size, groups = args.group_size, args.groups
+    frames, content = make_frames(args.content, size, groups, args.frames)
+    store = write_store(work / "four.zarr", frames, args.fps)
+    bare, rendered = medians(
+        args.repeats,
+        lambda: bare_encode(list(frames), work, args.fps, None),
+        lambda: render_once(store, work / "out"),
+    )
+    n = args.frames * groups
+    row = [
+        f"{groups} groups",
+        f"{size}",
+        content,
+        f"{n / bare:.1f}",
+        f"{n / rendered:.1f}",
+        f"{bare / rendered:.0%}",
+        ">= 85%",
+    ]
+    return [row], store, frames
+
+
+def worker_scaling(
+    args: argparse.Namespace, work: Path, store: Path, frames: np.ndarray
+) -> list[list[str]]:
+    one, two, bare_one, bare_two = medians(
+        args.repeats,
+        lambda: render_once(store, work / "out", workers=1, encoder_threads=1),
+        lambda: render_once(store, work / "out", workers=2, encoder_threads=1),
+        lambda: sum(bare_encode([f], work, args.fps, 1) for f in frames),
+        lambda: sum(
+            bare_encode(list(frames[i : i + 2]), work, args.fps, 1)
+            for i in range(0, len(frames), 2)
+        ),
+    )
+    n, size = frames.shape[0] * frames.shape[1], args.group_size
+    return [
+        [
+            "1 worker, x264 1 thread",
+            f"{size}",
+            "",
+            f"{n / bare_one:.1f}",
+            f"{n / one:.1f}",
+            f"{bare_one / one:.0%}",
+            "",
+        ],
+        [
+            "2 workers, x264 1 thread",
+            f"{size}",
+            "",
+            f"{n / bare_two:.1f}",
+            f"{n / two:.1f}",
+            f"{bare_two / two:.0%}",
+            "",
+        ],
+        [
+            "speed-up 1 -> 2 workers",
+            "",
+            "",
+            f"{bare_one / bare_two:.2f}x",
+            f"{one / two:.2f}x",
+            "",
+            ">= 1.7x",
+        ],
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 480, 960])
+    parser.add_argument("--frames", type=int, default=240, help="frames per group")
+    parser.add_argument("--groups", type=int, default=4)
+    parser.add_argument("--group-size", type=int, default=480)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--content", choices=["auto", "mujoco", "synthetic"], default="auto")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench_render_"))
+    try:
+        rows = [one_group(args, work, size) for size in args.sizes]
+        four, store, frames = four_groups(args, work)
+        rows += four + worker_scaling(args, work, store, frames)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    headers = ["case", "size", "content", "bare ffmpeg fps", "render fps", "render/bare", "goal"]
+    print(format_table(headers, rows))
+    print(
+        f"\n{args.frames} frames per group, {args.repeats} repeats (medians), "
+        f"{DEFAULTS.codec} crf {DEFAULTS.crf} preset {DEFAULTS.preset}, {os.cpu_count()} CPUs; "
+        f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+
+
+if __name__ == "__main__":
+    main()
