@@ -276,7 +276,7 @@ class VideoEncoder:
             )
         try:
             self._proc.stdin.write(memoryview(np.ascontiguousarray(frames)).cast("B"))
-        except (BrokenPipeError, OSError):  # ffmpeg exited early: its stderr says why
+        except OSError:  # BrokenPipeError: ffmpeg exited early, and its stderr says why
             self._proc.wait()
             error = EncodeError(self._failure("ffmpeg stopped reading frames"))
             self.abort()

@@ -125,10 +125,6 @@ class RenderOptions:
             f.name: config[f.name] for f in dataclasses.fields(self) if f.metadata.get("output")
         }
 
-    def replace(self, **changes: Any) -> RenderOptions:
-        """A copy with some options changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
 
 def parse_size(text: str) -> tuple[int, int]:
     """``"640x480"`` -> ``(640, 480)``; ``ValueError`` naming the expected form otherwise.

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from collect.store import FrameStore, GroupReader, StoreFormatError, group_name
+from collect.store import FrameStore, GroupReader, group_name
 
 from .compose import Canvas
 from .encode import output_size
@@ -102,11 +102,10 @@ def plan_outputs(
     for name in store.group_names(options.groups):
         try:
             plans += _plan_group(store, store.group(name), out_dir, options)
-        except (StoreFormatError, KeyError, ValueError) as e:
+        except ValueError as e:  # StoreFormatError (damaged group) or no such camera/rows
             path = out_dir / f"{store.video_prefix}_{name}.mp4"
-            message = e.args[0] if isinstance(e, KeyError) else str(e)
-            log.error("group %s cannot be rendered: %s", name, message)
-            failures.append(OutputResult(name, path, "failed", error=message))
+            log.error("group %s cannot be rendered: %s", name, e)
+            failures.append(OutputResult(name, path, "failed", error=str(e)))
     return plans, failures
 
 
