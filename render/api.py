@@ -61,7 +61,8 @@ def render_store(
     left alone unless ``overwrite``. The options are those of
     :class:`~render.options.RenderOptions`.
 
-    Raises ``ValueError`` for invalid options (unknown layout or codec, bad size...),
+    Raises ``ValueError`` for invalid options (unknown layout or codec, bad size, a
+    ``groups`` glob that matches no group...),
     ``FileNotFoundError`` / :class:`~collect.store.StoreFormatError` for a missing or foreign
     store, ``NotADirectoryError`` when ``out`` is a file, and ``ConnectionError`` when the
     scheduler cannot be reached. Failures of single outputs do not raise: they are in the

@@ -96,10 +96,20 @@ class OutputPlan:
 def plan_outputs(
     store: FrameStore, out_dir: Path, options: RenderOptions
 ) -> tuple[list[OutputPlan], list[OutputResult]]:
-    """Plans for every selected group, and a failed result for each group that cannot be read."""
+    """Plans for every selected group, and a failed result for each group that cannot be read.
+
+    ``ValueError`` when ``options.groups`` matches none of the store's groups (a typo would
+    otherwise render nothing and succeed); a store without groups gives no plans.
+    """
+    names = store.group_names(options.groups)
+    if not names and store.group_names():
+        raise ValueError(
+            f"no group of {str(store.path)!r} matches {options.groups!r}; "
+            f"its groups are {', '.join(_abbreviated(store.group_names()))}"
+        )
     plans: list[OutputPlan] = []
     failures: list[OutputResult] = []
-    for name in store.group_names(options.groups):
+    for name in names:
         try:
             plans += _plan_group(store, store.group(name), out_dir, options)
         except ValueError as e:  # StoreFormatError (damaged group) or no such camera/rows
@@ -107,6 +117,10 @@ def plan_outputs(
             log.error("group %s cannot be rendered: %s", name, e)
             failures.append(OutputResult(name, path, "failed", error=str(e)))
     return plans, failures
+
+
+def _abbreviated(names: list[str], keep: int = 4) -> list[str]:
+    return names if len(names) <= keep else [*names[:keep], f"... ({len(names)} in all)"]
 
 
 def _plan_group(

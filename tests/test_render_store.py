@@ -199,6 +199,10 @@ def test_cli_renders_lists_and_dry_runs(small_store, tmp_path, capsys):
         (["--layout", "grd"], "unknown layout 'grd'; choose from behavior, grid, hstack, separate"),
         (["--workers", "2", "--scheduler", "tcp://x:1"], "pass scheduler or workers, not both"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (
+            ["--groups", "rank9_*"],
+            "matches 'rank9_*'; its groups are rank0_gpu1_env0, rank0_gpu1_env1",
+        ),
     ],
 )
 def test_cli_usage_errors_are_one_line_and_exit_2(small_store, tmp_path, capsys, args, message):
