@@ -10,9 +10,11 @@ alternating strategies step by step, so machine load hits all three alike:
 
 Appends are paced like a rollout: between steps the benchmark sleeps for the simulator's own
 step time (measured while collecting the frames), which is when the writer's background
-threads and ffmpeg do their work. Reported: calling-thread ms per step (median, p99), the
-ratio to memcpy and to the inline write, background CPU ms per frame (writer: process CPU
-minus the calling thread's; inline: ffmpeg children's CPU), and bytes stored per frame.
+threads and ffmpeg do their work. Reported: calling-thread ms per step (median and p99 after
+a warm-up of 32 steps), the ratio to memcpy and to the inline write, then, measured alone
+(one strategy at a time, so 12 inline encoders do not slow the writer's threads or the other
+way round): background CPU ms per frame (writer: process CPU minus the calling thread's;
+inline: the ffmpeg processes' CPU) and bytes stored per frame.
 
     python benchmarks/bench_hotpath.py                # 128 256 480 960
     python benchmarks/bench_hotpath.py --sizes 128 --steps 60
@@ -36,6 +38,8 @@ from collect import FrameWriter
 from collect.adapters import batches_to_numpy, to_camera_batches
 
 NUM_ENVS = 4
+FPS = 30.0
+WARMUP_STEPS = 32  # excluded from the per-step statistics of every strategy
 
 
 def collect_frames(size: int, steps: int) -> tuple[list[dict[str, np.ndarray]], float]:
@@ -89,6 +93,7 @@ class Inline:
     """One imageio-ffmpeg libx264 writer per env and camera, fed on the calling thread."""
 
     def __init__(self, out: Path, sample: dict[str, np.ndarray], fps: float) -> None:
+        out.mkdir(parents=True, exist_ok=True)
         self.writers = {}
         for cam, batch in sample.items():
             h, w = batch.shape[1:3]
@@ -118,47 +123,73 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_size(size: int, steps: int, workdir: Path) -> dict[str, dict[str, float]]:
-    frames, sim_time = collect_frames(size, steps)
-    fps = 30.0
-    frames_per_step = NUM_ENVS * len(frames[0])
-    memcpy = Memcpy(frames[0])
-    store = Store(workdir / f"{size}.zarr", fps)
-    inline_dir = workdir / f"inline{size}"
-    inline_dir.mkdir()
-    cpu_children0 = children_cpu()
-    inline = Inline(inline_dir, frames[0], fps)
-    strategies = {"memcpy": memcpy, "append": store, "inline": inline}
+def paced(strategy: Memcpy | Store | Inline, frames: list, sim_time: float) -> list[float]:
+    """Feed every step to one strategy, sleeping the simulator's step time in between."""
+    times = []
+    for batch in frames:
+        t0 = time.perf_counter()
+        strategy.step(batch)
+        times.append(time.perf_counter() - t0)
+        time.sleep(sim_time)
+    return times
+
+
+def interleaved_times(frames: list, sim_time: float, workdir: Path) -> dict[str, list[float]]:
+    """Calling-thread seconds per step, strategies alternating step by step (A B C A B C)."""
+    strategies = {
+        "memcpy": Memcpy(frames[0]),
+        "append": Store(workdir / "timed.zarr", FPS),
+        "inline": Inline(workdir / "timed_inline", frames[0], FPS),
+    }
     times: dict[str, list[float]] = {name: [] for name in strategies}
-    proc_cpu0, main_cpu0 = time.process_time(), time.thread_time()
     for batch in frames:
         for name, strategy in strategies.items():
             t0 = time.perf_counter()
             strategy.step(batch)
             times[name].append(time.perf_counter() - t0)
             time.sleep(sim_time)  # the simulator's turn: background work happens now
+    for strategy in strategies.values():
+        strategy.close()
+    return times
+
+
+def store_cpu(frames: list, sim_time: float, path: Path) -> tuple[float, int]:
+    """Background CPU seconds of a FrameWriter alone (process CPU minus the calling thread)."""
+    store = Store(path, FPS)
+    proc0, main0 = time.process_time(), time.thread_time()
+    paced(store, frames, sim_time)
     store.close()
-    # The writer's background threads are the only other CPU users in this process.
-    writer_bg = (time.process_time() - proc_cpu0) - (time.thread_time() - main_cpu0)
+    background = (time.process_time() - proc0) - (time.thread_time() - main0)
+    return background, store.writer.stats.bytes_stored
+
+
+def inline_cpu(frames: list, sim_time: float, out: Path) -> tuple[float, int]:
+    """CPU seconds of the inline ffmpeg encoders alone (their processes), and bytes written."""
+    before = children_cpu()
+    inline = Inline(out, frames[0], FPS)
+    paced(inline, frames, sim_time)
     inline.close()
-    inline_cpu = children_cpu() - cpu_children0
-    stored = store.writer.stats.bytes_stored
-    inline_bytes = sum(f.stat().st_size for f in inline_dir.iterdir())
-    n_frames = steps * frames_per_step
+    return children_cpu() - before, sum(f.stat().st_size for f in out.iterdir())
+
+
+def run_size(size: int, steps: int, workdir: Path) -> dict[str, dict[str, float]]:
+    frames, sim_time = collect_frames(size, steps)
+    n_frames = steps * NUM_ENVS * len(frames[0])
+    raw = sum(b[0].nbytes for b in frames[0].values()) / len(frames[0])
+    times = interleaved_times(frames, sim_time, workdir / f"{size}")
+    warmup = min(WARMUP_STEPS, steps // 4)  # buffer first-touch, ffmpeg start-up
+    store_s, store_bytes = store_cpu(frames, sim_time, workdir / f"{size}.zarr")
+    inline_s, inline_bytes = inline_cpu(frames, sim_time, workdir / f"{size}_inline")
+    cpu = {"memcpy": 0.0, "append": store_s, "inline": inline_s}
+    stored = {"memcpy": 0, "append": store_bytes, "inline": inline_bytes}
     return {
         name: {
-            "median_ms": 1000 * statistics.median(ts),
-            "p99_ms": 1000 * float(np.percentile(ts, 99)),
-            "bg_cpu_ms_per_frame": {
-                "memcpy": 0.0,
-                "append": 1000 * writer_bg / n_frames,
-                "inline": 1000 * inline_cpu / n_frames,
-            }[name],
-            "bytes_per_frame": {"memcpy": 0, "append": stored, "inline": inline_bytes}[name]
-            / n_frames,
-            "raw_bytes_per_frame": sum(b[0].nbytes for b in frames[0].values()) / len(frames[0]),
+            "median_ms": 1000 * statistics.median(ts[warmup:]),
+            "p99_ms": 1000 * float(np.percentile(ts[warmup:], 99)),
+            "bg_cpu_ms_per_frame": 1000 * cpu[name] / n_frames,
+            "bytes_per_frame": stored[name] / n_frames,
+            "raw_bytes_per_frame": raw,
             "sim_ms": 1000 * sim_time,
-            "blocked_s": store.writer.stats.blocked_seconds if name == "append" else 0.0,
         }
         for name, ts in times.items()
     }
