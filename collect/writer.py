@@ -133,8 +133,8 @@ class FrameWriter:
         codec: frame codec name or config (``"zstd"`` default, ``"lz4"``, ``"none"``,
             lossy ``"jpeg"``/``"webp"``/``"avif"``), see :mod:`collect.codecs`.
         chunk_frames: rows per stored chunk; larger compresses better, loses more on a crash.
-            Default: 16, fewer for big frames so one camera chunk stays under 16 MiB (4 at
-            960x960).
+            Default: 64, fewer for big frames so one camera chunk stays under 16 MiB (16 at
+            480x480, 4 at 960x960).
         shard_frames: if set, pack this many rows per shard file (zarr sharding codec); a
             multiple of ``chunk_frames``. For object stores where the file count matters.
         flush_interval: seconds after which rows of a partly filled chunk are written anyway.
@@ -537,7 +537,8 @@ class FrameWriter:
                 self._buffers_allocated += 1
             chunk = self._new_chunk()
             for buf in chunk.cameras.values():
-                buf.fill(0)
+                for frames in buf:  # one env's rows at a time: short GIL holds
+                    frames.fill(0)
             self._release(chunk)
 
     def _guarded(self, write: Any, *args: Any) -> None:
@@ -656,8 +657,12 @@ class FrameWriter:
 
 
 def _auto_chunk_frames(frame_bytes: int) -> int:
-    """16 rows, halved until one camera chunk fits :data:`MAX_CHUNK_BYTES` (at least 1)."""
-    rows = 16
+    """64 rows, halved until one camera chunk fits :data:`MAX_CHUNK_BYTES` (at least 1).
+
+    Big chunks amortise zarr's per-write overhead for small frames (64 at 128x128 and 256x256);
+    big frames get fewer rows so buffers stay small (16 at 480x480, 4 at 960x960).
+    """
+    rows = 64
     while rows > 1 and rows * frame_bytes > MAX_CHUNK_BYTES:
         rows //= 2
     return rows
