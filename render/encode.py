@@ -5,7 +5,8 @@ its stderr is drained by a thread that keeps only the last lines (an unread pipe
 ffmpeg), and those lines plus the exact command go into every error. The video is written to
 ``<name>.<uuid4hex>.partial.mp4`` next to the final path and renamed only after ffmpeg exited
 with status 0 and the file holds as many frames as were written, so a crash or a kill never
-leaves a truncated video under the final name. ffmpeg runs in its own session, so Ctrl-C
+leaves a truncated video under the final name (the frame count comes from the file's MP4
+index, see :mod:`render.mp4`). ffmpeg runs in its own session, so Ctrl-C
 reaches only Python, which then removes the partial file.
 
 Resizing happens inside ffmpeg (its scaler does it together with the rgb -> yuv conversion;
@@ -16,7 +17,7 @@ measured cheaper than numpy or PIL at 480x480), and so does making the dimension
 >>> path = Path(tempfile.mkdtemp()) / "demo.mp4"
 >>> with VideoEncoder(path, 64, 48, fps=10) as encoder:
 ...     encoder.write(np.zeros((5, 48, 64, 3), np.uint8))
->>> count_frames(path), sorted(p.name for p in path.parent.iterdir())
+>>> encoder.frames, sorted(p.name for p in path.parent.iterdir())
 (5, ['demo.mp4'])
 """
 
@@ -36,13 +37,14 @@ from typing import IO
 import imageio_ffmpeg
 import numpy as np
 
+from . import mp4
+
 __all__ = [
     "EncodeError",
     "UnknownCodecError",
     "VideoEncoder",
     "available_encoders",
     "check_codec",
-    "count_frames",
     "ffmpeg_command",
     "output_size",
 ]
@@ -160,28 +162,6 @@ def ffmpeg_command(
     return cmd
 
 
-def count_frames(path: str | Path) -> int:
-    """Video frames in a file, counted by ffmpeg from the container's packets (no decoding)."""
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
-    cmd = [exe, "-hide_banner", "-nostdin", "-i", str(path)]
-    cmd += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
-    result = subprocess.run(cmd, capture_output=True, start_new_session=True)
-    stderr = result.stderr.decode(errors="replace")
-    if result.returncode != 0:
-        raise EncodeError(
-            _failure(f"{path}: ffmpeg cannot read it", result.returncode, stderr, cmd)
-        )
-    for line in reversed(stderr.replace("\r", "\n").splitlines()):
-        if line.startswith("frame="):
-            return int(line.split("=", 1)[1].split()[0])
-    raise EncodeError(_failure(f"{path}: ffmpeg gave no frame count", 0, stderr, cmd))
-
-
-def _failure(what: str, returncode: int | None, stderr: str, cmd: list[str]) -> str:
-    tail = "\n".join(stderr.strip().splitlines()[-STDERR_LINES:]) or "(no output)"
-    return f"{what} (exit status {returncode}):\n{tail}\ncommand: {shlex.join(cmd)}"
-
-
 class _StderrTail:
     """Drains a pipe in a daemon thread (so ffmpeg never blocks); keeps the last lines."""
 
@@ -289,12 +269,7 @@ class VideoEncoder:
             raise RuntimeError("VideoEncoder is closed")
         try:
             self._finish()
-            written = count_frames(self._partial)
-            if written != self.frames:
-                raise EncodeError(
-                    f"{self.path.name}: the encoded file has {written} frames, "
-                    f"expected {self.frames}; command: {shlex.join(self.command)}"
-                )
+            self._check_frame_count()
             self._partial.replace(self.path)
         except BaseException:
             self.abort()
@@ -331,15 +306,27 @@ class VideoEncoder:
         if self._proc.returncode != 0:
             raise EncodeError(self._failure("ffmpeg failed"))
 
+    def _check_frame_count(self) -> None:
+        """The written file's index must hold exactly the frames sent to ffmpeg."""
+        try:
+            written = mp4.count_frames(self._partial)
+        except (OSError, mp4.Mp4Error) as e:
+            written = f"an unreadable index ({e})"
+        if written != self.frames:
+            raise EncodeError(
+                f"{self.path.name}: the encoded file has {written} frames, "
+                f"expected {self.frames}; command: {shlex.join(self.command)}"
+            )
+
     def _close_stdin(self) -> None:
         # BrokenPipeError flushing the last bytes means ffmpeg is gone already
         with contextlib.suppress(OSError):
             self._proc.stdin.close()
 
     def _failure(self, what: str) -> str:
-        return _failure(
-            f"{self.path.name}: {what}",
-            self._proc.returncode,
-            self._stderr.text(),
-            self.command,
+        """The error message: what failed, ffmpeg's exit status, its last lines, the command."""
+        lines = self._stderr.text().strip().splitlines()[-STDERR_LINES:]
+        return (
+            f"{self.path.name}: {what} (exit status {self._proc.returncode}):\n"
+            f"{chr(10).join(lines) or '(no output)'}\ncommand: {shlex.join(self.command)}"
         )

@@ -9,11 +9,12 @@ import json
 import logging
 import threading
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 from test_render_helpers import decode, ffmpeg_children, psnr, scene
 
-import render.encode
+import render.mp4
 from render import (
     EncodeError,
     RenderOptions,
@@ -23,7 +24,8 @@ from render import (
     render_store,
 )
 from render.compose import BehaviorLayout, Canvas, GridLayout, Tile
-from render.encode import VideoEncoder, check_codec, count_frames, ffmpeg_command
+from render.encode import VideoEncoder, check_codec, ffmpeg_command
+from render.mp4 import Mp4Error, count_frames
 from render.reader import prefetch
 
 
@@ -179,6 +181,19 @@ def test_encoder_writes_atomically_and_checks_the_frame_count(tmp_path):
     assert ffmpeg_children() == []
 
 
+def test_mp4_index_frame_count_matches_ffmpeg_and_rejects_cut_files(tmp_path):
+    path = tmp_path / "v.mp4"
+    with VideoEncoder(path, 64, 48, fps=10, size=(128, 96)) as encoder:
+        for _ in range(5):
+            encoder.write(frames(7))
+    assert count_frames(path) == imageio_ffmpeg.count_frames_and_secs(str(path))[0] == 35
+    data = path.read_bytes()
+    for cut in (len(data) - 1, len(data) // 2, 100, 4):  # in mdat (after moov), moov, ftyp
+        (tmp_path / "cut.mp4").write_bytes(data[:cut])
+        with pytest.raises(Mp4Error, match=r"cut\.mp4: the file is cut short or has no moov box"):
+            count_frames(tmp_path / "cut.mp4")
+
+
 def test_failure_leaves_nothing_and_says_why(tmp_path):
     failed = pytest.raises(EncodeError, match=r"(?s)ffmpeg .*preset.*command: .*-preset nope")
     with failed as e, VideoEncoder(tmp_path / "v.mp4", 64, 48, fps=10, preset="nope") as encoder:
@@ -190,7 +205,7 @@ def test_failure_leaves_nothing_and_says_why(tmp_path):
 
 
 def test_wrong_frame_count_is_an_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(render.encode, "count_frames", lambda path: 3)
+    monkeypatch.setattr(render.mp4, "count_frames", lambda path: 3)
     failed = pytest.raises(EncodeError, match=r"v\.mp4: the encoded file has 3 frames, expected 4")
     with failed, VideoEncoder(tmp_path / "v.mp4", 64, 48, fps=10) as encoder:
         encoder.write(frames(4))
