@@ -27,7 +27,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -38,7 +37,7 @@ import numpy as np
 
 from collect import FrameWriter
 from render import RenderOptions, render_store
-from render.encode import ffmpeg_command
+from render.encode import ffmpeg_command, start_ffmpeg
 from render.report import format_table
 
 DEFAULTS = RenderOptions()
@@ -121,11 +120,11 @@ def bare_encode(videos: list[np.ndarray], out: Path, fps: float, threads: int | 
             out / f"bare{i}.mp4", width, height, fps=fps, codec=DEFAULTS.codec,
             crf=DEFAULTS.crf, preset=DEFAULTS.preset, threads=threads,
         )  # fmt: skip
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc = start_ffmpeg(cmd)  # as the renderer starts it (same pipe); stderr: a few lines
         proc.stdin.write(memoryview(frames).cast("B"))
         proc.stdin.close()
         if proc.wait() != 0:
-            raise RuntimeError(f"bare ffmpeg failed: {cmd}")
+            raise RuntimeError(f"bare ffmpeg failed: {proc.stderr.read().decode()}")
 
     started = time.perf_counter()
     threads_ = [threading.Thread(target=encode, args=(i, v)) for i, v in enumerate(videos)]

@@ -67,8 +67,11 @@ def _encode(
     skipped: list[tuple[int, int]] = []
     errors: list[str] = []
     width, height = plan.canvas.width, plan.canvas.height
-    with VideoEncoder(plan.path, width, height, **plan.encoder_kwargs()) as encoder:
-        for block, picture in prefetch(_pictures(plan, group)):
+    with (
+        prefetch(_pictures(plan, group)) as pictures,  # reading starts before ffmpeg does
+        VideoEncoder(plan.path, width, height, **plan.encoder_kwargs()) as encoder,
+    ):
+        for block, picture in pictures:
             if picture is None:
                 log.warning(
                     "%s: skipping rows %d:%d: %s", plan.group, block.start, block.stop, block.error

@@ -7,12 +7,14 @@ render what is readable and report the rows it skipped. :func:`prefetch` runs an
 a background thread a few items ahead, which is how decompression and composing overlap with
 encoding.
 
->>> list(prefetch(range(5)))
+>>> with prefetch(range(5)) as items:
+...     list(items)
 [0, 1, 2, 3, 4]
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -56,10 +58,13 @@ def read_blocks(
 _END = object()
 
 
-def prefetch(items: Iterable[T], depth: int = PREFETCH_BLOCKS) -> Iterator[T]:
-    """Iterate ``items`` produced by a background thread at most ``depth`` items ahead.
+@contextlib.contextmanager
+def prefetch(items: Iterable[T], depth: int = PREFETCH_BLOCKS) -> Iterator[Iterator[T]]:
+    """Produce ``items`` in a background thread, at most ``depth`` ahead of the consumer.
 
-    The producer's exception is raised here; closing this generator early stops the producer.
+    The thread starts on entering the ``with`` block (so reading starts while, say, ffmpeg
+    starts up) and is stopped and joined on leaving it, however the block ends. The
+    producer's exception is raised from the iterator.
     """
     ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -76,16 +81,20 @@ def prefetch(items: Iterable[T], depth: int = PREFETCH_BLOCKS) -> Iterator[T]:
     thread = threading.Thread(target=produce, name="render-read-ahead", daemon=True)
     thread.start()
     try:
-        while True:
-            item, error = ready.get()
-            if error is not None:
-                raise error
-            if item is _END:
-                return
-            yield item  # type: ignore[misc]
+        yield _consume(ready)
     finally:
         stop.set()
         thread.join()
+
+
+def _consume(ready: queue.Queue) -> Iterator[T]:
+    while True:
+        item, error = ready.get()
+        if error is not None:
+            raise error
+        if item is _END:
+            return
+        yield item
 
 
 def _put(

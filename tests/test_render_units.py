@@ -253,15 +253,15 @@ def test_prefetch_raises_the_producers_error():
         raise OSError("chunk gone")
 
     got = []
-    with pytest.raises(OSError, match="chunk gone"):
-        for item in prefetch(items()):
+    with pytest.raises(OSError, match="chunk gone"), prefetch(items()) as stream:
+        for item in stream:
             got.append(item)
     assert got == [1]
 
 
 def test_prefetch_stops_its_thread_when_the_consumer_stops():
     before = threading.active_count()
-    stream = prefetch(iter(range(1000)), depth=2)
-    assert next(stream) == 0
-    stream.close()
+    with prefetch(iter(range(1000)), depth=2) as stream:
+        assert next(stream) == 0
+        assert threading.active_count() == before + 1
     assert threading.active_count() == before
