@@ -6,11 +6,12 @@ ffmpeg), and those lines plus the exact command go into every error. The video i
 ``<name>.<uuid4hex>.partial.mp4`` next to the final path and renamed only after ffmpeg exited
 with status 0 and the file holds as many frames as were written, so a crash or a kill never
 leaves a truncated video under the final name (the frame count comes from the file's MP4
-index, see :mod:`render.mp4`). ffmpeg runs in its own session, so Ctrl-C
-reaches only Python, which then removes the partial file.
+index, see :mod:`render.mp4`). ffmpeg runs in its own session, so Ctrl-C reaches only Python,
+which then removes the partial file.
 
-Resizing happens inside ffmpeg (its scaler does it together with the rgb -> yuv conversion;
-measured cheaper than numpy or PIL at 480x480), and so does making the dimensions even.
+Resizing happens in ffmpeg's scaler, together with the rgb -> yuv conversion it does anyway
+(measured cheaper than numpy or PIL at 480x480 when the renderer was planned), and so does
+making the dimensions even.
 
 >>> import tempfile, numpy as np
 >>> from pathlib import Path
