@@ -66,14 +66,18 @@ def write_store(
 def decode(path: Path) -> np.ndarray:
     """Every frame of a video, ``uint8 (T, H, W, 3)``."""
     reader = imageio_ffmpeg.read_frames(str(path))
-    meta = reader.__next__()
-    width, height = meta["size"]
+    width, height = next(reader)["size"]
     frames = [np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]
     return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
 
 
 def video_seconds(path: Path) -> float:
-    return imageio_ffmpeg.read_frames(str(path)).__next__()["duration"]
+    """The duration ffmpeg reports for a video."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        return next(reader)["duration"]
+    finally:
+        reader.close()
 
 
 def composed(store: Path, group: str, layout: str = "behavior") -> list[np.ndarray]:
