@@ -11,8 +11,10 @@ import pytest
 from test_render_helpers import CAMERAS, composed, decode, psnr, video_seconds, write_store
 
 from collect import open_store
-from render import render_store
+from render import RenderOptions, render_store
 from render.cli import main
+from render.pipeline import render_output
+from render.plan import plan_outputs
 
 
 def mp4_names(directory) -> list[str]:
@@ -244,3 +246,13 @@ def test_store_rows_match_videos(small_store, tmp_path):
     report = render_store(small_store, tmp_path)
     groups = {g.name: g.rows for g in open_store(small_store).groups()}
     assert {r.group: len(decode(r.path)) for r in report.results} == groups
+
+
+def test_a_store_the_worker_cannot_reach_is_a_clear_failure(tmp_path):
+    store = write_store(tmp_path / "s.zarr", rows=3)
+    (plan,), _ = plan_outputs(open_store(store), tmp_path / "out", RenderOptions())
+    store.rename(tmp_path / "elsewhere.zarr")  # as seen from a worker without the path
+    result = render_output(plan)
+    assert result.status == "failed"
+    assert "s.zarr' is not readable on host" in result.error
+    assert "the store path must be reachable by every Dask worker" in result.error
