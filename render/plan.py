@@ -7,11 +7,12 @@ render one video. Later features fit here as more plans per group (per-episode r
 segments of a long video) or as ``transforms`` (per-block steps after composing, e.g. text
 overlays), without changing the pipeline.
 
-Every rendered video gets a sidecar ``<name>.json`` that records a fingerprint of what went
-into it: the store's identity, the group's attributes (committed rows, status, cameras) and
-the options that change the picture. An output is up to date when its video and sidecar
-exist, the fingerprints match, the render was complete, and the video has the size in bytes
-the sidecar recorded.
+Every rendered video gets a sidecar ``.render/<name>.mp4.json`` in the output directory (a
+hidden directory: ``ls OUT | grep behavior_video | wc -l`` still counts exactly the videos)
+that records a fingerprint of what went into it: the store's identity, the group's
+attributes (committed rows, status, cameras) and the options that change the picture. An
+output is up to date when its video and sidecar exist, the fingerprints match, the render was
+complete, and the video has the size in bytes the sidecar recorded.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+SIDECAR_DIR = ".render"  # in the output directory: what each video was rendered from
 
 # A per-block step after composing: (first row of the block, frames) -> frames of the same size.
 FrameTransform = Callable[[int, np.ndarray], np.ndarray]
@@ -191,8 +194,8 @@ def _digest(identity: dict[str, Any]) -> str:
 
 
 def sidecar_path(video: Path) -> Path:
-    """``name.json`` next to ``name.mp4``."""
-    return video.with_suffix(".json")
+    """``.render/name.mp4.json`` next to ``name.mp4``."""
+    return video.parent / SIDECAR_DIR / f"{video.name}.json"
 
 
 def is_up_to_date(plan: OutputPlan) -> bool:
@@ -228,6 +231,7 @@ def write_sidecar(plan: OutputPlan, frames: int, complete: bool) -> None:
         "options": plan.options.output_config(),
     }
     path = sidecar_path(plan.path)
+    path.parent.mkdir(exist_ok=True)
     partial = path.with_name(f"{path.stem}.{uuid.uuid4().hex}.partial.json")
     try:
         partial.write_text(json.dumps(meta, indent=1, sort_keys=True))

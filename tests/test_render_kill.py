@@ -12,6 +12,7 @@ import psutil
 
 from collect import FrameWriter
 from render import render_store
+from render.plan import sidecar_path
 
 ROWS, ENVS = 60, 4
 
@@ -56,7 +57,7 @@ def test_sigkill_mid_render_leaves_only_complete_videos_and_rerun_finishes(tmp_p
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while not list(out.glob("*.json")):  # the first output is complete
+        while not list(out.glob(".render/*.mp4.json")):  # the first output is complete
             assert proc.poll() is None and time.monotonic() < deadline, "render ended too early"
             time.sleep(0.01)
     finally:
@@ -68,7 +69,7 @@ def test_sigkill_mid_render_leaves_only_complete_videos_and_rerun_finishes(tmp_p
     assert finished, "the first output was complete before the kill"
     assert all(decoded_frames(p) == ROWS for p in finished)  # nothing truncated under a final name
     assert {p.name for p in finished} < {f"behavior_video_rank0_gpu0_env{e}.mp4" for e in range(4)}
-    recorded = {p: p.stat().st_mtime_ns for p in finished if p.with_suffix(".json").exists()}
+    recorded = {p: p.stat().st_mtime_ns for p in finished if sidecar_path(p).exists()}
 
     report = render_store(store, out, encoder_threads=1)
     assert report.ok, report.summary()

@@ -186,7 +186,13 @@ def test_cli_renders_lists_and_dry_runs(small_store, tmp_path, capsys):
     assert main([str(small_store), str(tmp_path), "--size", "96x48", "--cameras", "zed"]) == 0
     summary = capsys.readouterr().out
     assert "2 rendered" in summary and "96x48" in summary
-    sidecar = json.loads((tmp_path / "behavior_video_rank0_gpu1_env0.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".render",
+        "behavior_video_rank0_gpu1_env0.mp4",
+        "behavior_video_rank0_gpu1_env1.mp4",
+    ]  # the seed's check, `ls OUT | grep behavior_video | wc -l`, counts only videos
+    sidecar_file = tmp_path / ".render" / "behavior_video_rank0_gpu1_env0.mp4.json"
+    sidecar = json.loads(sidecar_file.read_text())
     assert sidecar["options"]["cameras"] == ["zed"] and sidecar["complete"] is True
 
 
