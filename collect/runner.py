@@ -230,10 +230,13 @@ def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = Non
     owned_client, cluster = (None, None) if client else _client(scheduler, len(workers))
     client = client or owned_client
     try:
-        queue_name = f"evalframes-progress-{uuid.uuid4().hex}"
+        run_id = uuid.uuid4().hex[:12]  # unique task keys: a shared cluster caches results
+        queue_name = f"evalframes-progress-{run_id}"
         queue = Queue(queue_name, client=client)
         futures = [
-            client.submit(run_worker, w, plain, queue_name, pure=False, key=f"env-rank{w.rank}")
+            client.submit(
+                run_worker, w, plain, queue_name, pure=False, key=f"env-rank{w.rank}-{run_id}"
+            )
             for w in workers
         ]
         total = cfg.env.eval.max_episode_steps * cfg.env.eval.rollout_epoch
