@@ -200,7 +200,9 @@ def _follow_progress(futures: list[Any], queue: Any, workers: list[EnvWorker], t
     from tqdm.auto import tqdm
 
     bars = {
-        w.rank: tqdm(total=total, desc=f"env worker rank{w.rank} gpu{w.gpu}", position=w.rank)
+        w.rank: tqdm(
+            total=total, desc=f"env worker rank{w.rank} gpu{w.gpu}", position=w.rank, disable=None
+        )
         for w in workers
     }
     try:
