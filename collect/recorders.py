@@ -12,7 +12,7 @@ worker info:
 >>> cfg = {"save_frames": True, "save_video": False, "fps": 10,
 ...        "video_base_dir": tempfile.mkdtemp()}
 >>> recorder = recorder_from_video_cfg(cfg, rank=1, accelerator_id=3, num_envs=2)
->>> recorder.record({"zed": np.zeros((2, 8, 8, 3), np.uint8)}, reward=[0.0, 1.0])
+>>> recorder.append({"zed": np.zeros((2, 8, 8, 3), np.uint8)}, reward=[0.0, 1.0])
 >>> recorder.close()
 >>> from collect import open_store
 >>> open_store(cfg["video_base_dir"] + "/frames.zarr").group_names()
@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 
 
 class Recorder(Protocol):
-    """Receives every step of one env worker."""
+    """Receives every step of one env worker (:class:`FrameWriter` is one)."""
 
-    def record(
+    def append(
         self,
         obs: Any,
         reward: Any = None,
@@ -55,33 +55,11 @@ class Recorder(Protocol):
 class NoRecording:
     """Records nothing (``save_frames`` and ``save_video`` both off)."""
 
-    def record(self, obs: Any, *args: Any, **kwargs: Any) -> None:
+    def append(self, obs: Any, *args: Any, **kwargs: Any) -> None:
         pass
 
     def close(self) -> None:
         pass
-
-
-class FrameRecorder:
-    """Adapts :class:`FrameWriter` to the recorder interface."""
-
-    def __init__(self, writer: FrameWriter) -> None:
-        self.writer = writer
-
-    def record(
-        self,
-        obs: Any,
-        reward: Any = None,
-        terminated: Any = None,
-        truncated: Any = None,
-        info: Any = None,
-    ) -> None:
-        self.writer.append(
-            obs, reward=reward, terminated=terminated, truncated=truncated, info=info
-        )
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 class InlineVideos:
@@ -125,7 +103,7 @@ class InlineVideos:
             writer.send(None)
             self._writers.append(writer)
 
-    def record(self, obs: Any, *args: Any, **kwargs: Any) -> None:
+    def append(self, obs: Any, *args: Any, **kwargs: Any) -> None:
         batches = adapters.batches_to_numpy(adapters.to_camera_batches(obs, self.num_envs))
         tiles = side_by_side(list(batches.values()))
         if not self._writers:
@@ -162,7 +140,7 @@ def recorder_from_video_cfg(
     prefix = str(video_cfg.get("video_prefix", DEFAULT_VIDEO_PREFIX))
     base_dir = Path(str(video_cfg.get("video_base_dir", "logs/eval/video")))
     if save_frames:
-        writer = FrameWriter(
+        return FrameWriter(
             video_cfg.get("frames_path") or base_dir / "frames.zarr",
             rank=rank,
             gpu=accelerator_id,
@@ -177,7 +155,6 @@ def recorder_from_video_cfg(
             config=config,
             overwrite=bool(video_cfg.get("overwrite", False)),
         )
-        return FrameRecorder(writer)
     if save_video:
         return InlineVideos(base_dir, rank, accelerator_id, num_envs, fps=fps, video_prefix=prefix)
     return NoRecording()

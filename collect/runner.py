@@ -161,7 +161,7 @@ def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = No
                 obs, reward, terminated, truncated, info = env.step(policy(obs))
                 if step == steps - 1:
                     truncated = np.asarray(truncated) | ~np.asarray(terminated)
-                recorder.record(obs, reward, terminated, truncated, info)
+                recorder.append(obs, reward, terminated, truncated, info)
                 tracker.update(np.asarray(reward), np.asarray(terminated | truncated), info)
                 done_steps = epoch * steps + step + 1
                 if queue is not None and (done_steps % PROGRESS_EVERY == 0 or step == steps - 1):
@@ -169,7 +169,7 @@ def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = No
     finally:
         recorder.close()
         env.close()
-    stats = getattr(getattr(recorder, "writer", None), "stats", None)
+    stats = getattr(recorder, "stats", None)
     return WorkerResult(
         worker, tracker.results, time.perf_counter() - t0, asdict(stats) if stats else {}
     )
