@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, PlacementError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a worker or the render failed: one line, traceback with -v
+        logging.getLogger(__name__).debug("eval failed", exc_info=True)
+        print(f"error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     print(summary.table())
     if summary.frames_path:
         print(f"frames: {summary.frames_path}")

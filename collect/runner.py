@@ -9,6 +9,7 @@ the hot path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -113,12 +114,14 @@ class _EpisodeTracker:
             result.steps += 1
 
 
-def _progress_queue(name: str | None) -> Any:
-    if name is None:
-        return None
-    from distributed import Queue
+def _report_progress(topic: str | None, rank: int, steps: int) -> None:
+    """Send ``(rank, steps done)`` to the driver as a Dask event (no-op outside a worker)."""
+    if topic is None:
+        return
+    from distributed import get_worker
 
-    return Queue(name)
+    with contextlib.suppress(ValueError):  # ValueError: not running inside a Dask worker
+        get_worker().log_event(topic, (rank, steps))
 
 
 def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = None) -> WorkerResult:
@@ -150,7 +153,6 @@ def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = No
         first_global_env=worker.first_global_env,
         config=cfg,
     )
-    queue = _progress_queue(progress)
     tracker = _EpisodeTracker(worker)
     steps = eval_cfg["max_episode_steps"]
     try:
@@ -164,8 +166,8 @@ def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = No
                 recorder.append(obs, reward, terminated, truncated, info)
                 tracker.update(np.asarray(reward), np.asarray(terminated | truncated), info)
                 done_steps = epoch * steps + step + 1
-                if queue is not None and (done_steps % PROGRESS_EVERY == 0 or step == steps - 1):
-                    queue.put((worker.rank, done_steps))
+                if done_steps % PROGRESS_EVERY == 0 or step == steps - 1:
+                    _report_progress(progress, worker.rank, done_steps)
     finally:
         recorder.close()
         env.close()
@@ -189,12 +191,14 @@ def _client(scheduler: str | None, n_workers: int) -> tuple[Any, Any]:
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
-        silence_logs=logging.ERROR,
+        silence_logs=logging.CRITICAL,  # task errors reach the caller as exceptions
     )
     return Client(cluster), cluster
 
 
-def _follow_progress(futures: list[Any], queue: Any, workers: list[EnvWorker], total: int) -> None:
+def _follow_progress(
+    client: Any, futures: list[Any], topic: str, workers: list[EnvWorker], total: int
+) -> None:
     """Per-worker progress bars (stderr, off when not a TTY) until every task is done."""
     from distributed import wait
     from tqdm.auto import tqdm
@@ -205,23 +209,22 @@ def _follow_progress(futures: list[Any], queue: Any, workers: list[EnvWorker], t
         )
         for w in workers
     }
+
+    def update(event: tuple[float, tuple[int, int]]) -> None:
+        rank, done = event[1]
+        bars[rank].update(done - bars[rank].n)
+
+    client.subscribe_topic(topic, update)
     try:
-        while not all(f.done() for f in futures):
-            try:
-                rank, done = queue.get(timeout=0.5)
-            except TimeoutError:
-                continue
-            bars[rank].update(done - bars[rank].n)
         wait(futures)
     finally:
+        client.unsubscribe_topic(topic)
         for bar in bars.values():
             bar.close()
 
 
 def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = None) -> EvalSummary:
     """Run the whole eval described by ``cfg`` (see ``collect/configs/default.yaml``)."""
-    from distributed import Queue
-
     workers = plan_env_workers(
         OmegaConf.to_container(cfg.cluster.component_placement),
         cfg.env.eval.total_num_envs,
@@ -233,16 +236,13 @@ def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = Non
     client = client or owned_client
     try:
         run_id = uuid.uuid4().hex[:12]  # unique task keys: a shared cluster caches results
-        queue_name = f"evalframes-progress-{run_id}"
-        queue = Queue(queue_name, client=client)
+        topic = f"evalframes-progress-{run_id}"
         futures = [
-            client.submit(
-                run_worker, w, plain, queue_name, pure=False, key=f"env-rank{w.rank}-{run_id}"
-            )
+            client.submit(run_worker, w, plain, topic, pure=False, key=f"env-rank{w.rank}-{run_id}")
             for w in workers
         ]
         total = cfg.env.eval.max_episode_steps * cfg.env.eval.rollout_epoch
-        _follow_progress(futures, queue, workers, total)
+        _follow_progress(client, futures, topic, workers, total)
         results = client.gather(futures)
         summary = EvalSummary(
             workers=results,
