@@ -10,11 +10,22 @@ from .codecs import available_codecs, get_codec
 from .store import FrameStore, GroupReader, StoreFormatError, group_name, open_store
 from .writer import FrameWriter, WriterError, WriterStats
 
+
+def __getattr__(name: str) -> object:
+    # RecordFrames needs gymnasium (the "sim" extra): import it only when asked for.
+    if name == "RecordFrames":
+        from .wrappers import RecordFrames
+
+        return RecordFrames
+    raise AttributeError(f"module 'collect' has no attribute {name!r}")
+
+
 __all__ = [
     "FrameInputError",
     "FrameStore",
     "FrameWriter",
     "GroupReader",
+    "RecordFrames",
     "StoreFormatError",
     "WriterError",
     "WriterStats",
