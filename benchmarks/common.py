@@ -1,0 +1,161 @@
+"""Helpers shared by the benchmark scripts: CPU and memory accounting, machine facts, tables.
+
+The scripts are run as ``python benchmarks/<script>.py``, so ``benchmarks/`` is on
+``sys.path`` and they import this module as ``common``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# Versions reported by machine_facts().
+PACKAGES = (
+    "numpy", "zarr", "numcodecs", "mujoco", "imageio-ffmpeg", "imagecodecs", "gymnasium",
+    "moviepy", "dask",
+)  # fmt: skip
+
+__all__ = [
+    "PeakTreeRss",
+    "children_cpu",
+    "cpu_seconds",
+    "dir_bytes",
+    "load_average",
+    "machine_facts",
+    "markdown_table",
+]
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's waited-for children (e.g. ffmpeg)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process (all threads) plus its waited-for children."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime + children_cpu()
+
+
+def dir_bytes(path: Path) -> int:
+    """Bytes of every file under ``path`` (0 if it does not exist)."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+class PeakTreeRss:
+    """Peak resident memory of this process plus its live children, sampled in a thread.
+
+    ``ru_maxrss`` covers this process exactly but not the sum of its children (for children it
+    is the largest one's peak), and encoders such as ffmpeg run as children. So a thread adds
+    up the RSS of the whole process tree every ``interval`` seconds; ``peak_bytes`` is the
+    largest sum seen, and never less than this process's own exact peak.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
+        self.peak_bytes = 0
+
+    def __enter__(self) -> PeakTreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self_peak_rss_bytes())
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.wait(self._interval):
+            total = 0
+            for proc in [self._process, *self._process.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):  # a child that just exited
+                    total += proc.memory_info().rss
+            self.peak_bytes = max(self.peak_bytes, total)
+
+
+def self_peak_rss_bytes() -> int:
+    """This process's exact peak resident memory (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. ``"0.52, 0.80, 1.10"``."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _ffmpeg_version() -> str:
+    import imageio_ffmpeg
+
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    out = subprocess.run([exe, "-version"], capture_output=True, text=True, check=False).stdout
+    first = out.splitlines()[0] if out else "unknown"
+    return f"{first.split(' Copyright')[0]} ({'bundled' if 'imageio' in exe else exe})"
+
+
+def machine_facts() -> dict[str, str]:
+    """What a reader needs to compare numbers: cores, CPU, memory, OS, library versions."""
+    facts = {
+        "cores": str(os.cpu_count()),
+        "CPU": _cpu_model(),
+        "memory": _memory_gib(),
+        "OS": platform.platform(),
+        "python": sys.version.split()[0],
+        "ffmpeg": _ffmpeg_version(),
+        "MUJOCO_GL": os.environ.get("MUJOCO_GL", "<unset>"),
+        "GPU": "none" if shutil.which("nvidia-smi") is None else "nvidia-smi present",
+    }
+    for package in PACKAGES:
+        facts[package] = _version(package)
+    return facts
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured Markdown table."""
+    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
