@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
+from common import children_cpu
 
 from collect import FrameWriter
 from collect.adapters import batches_to_numpy, to_camera_batches
@@ -116,11 +116,6 @@ class Inline:
     def close(self) -> None:
         for gen in self.writers.values():
             gen.close()
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def paced(strategy: Memcpy | Store | Inline, frames: list, sim_time: float) -> list[float]:
