@@ -34,6 +34,7 @@ import fnmatch
 import logging
 import re
 import socket
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 import zarr
 import zarr.errors
+from zarr.core.sync import sync
 
 from . import codecs as _codecs
 
@@ -295,6 +297,8 @@ class FrameStore:
             return GroupReader(name, group)
         except StoreFormatError:
             raise
+        except zarr.errors.GroupNotFoundError:
+            raise StoreFormatError(f"group {name!r}: metadata missing (no zarr.json)") from None
         except Exception as e:
             raise StoreFormatError(f"group {name!r}: metadata unreadable ({e})") from e
 
@@ -339,20 +343,90 @@ class GroupReader:
     def info_keys(self) -> list[str]:
         if INFO not in self._group:
             return []
-        return sorted(self._group[INFO].array_keys())
+        with warnings.catch_warnings():  # a folder without zarr.json: info_without_metadata
+            warnings.simplefilter("ignore")
+            return sorted(self._group[INFO].array_keys())
+
+    def info_without_metadata(self) -> list[str]:
+        """Entries under ``info/`` that are not readable arrays (their zarr.json is gone).
+
+        zarr skips such a folder when listing, so the key would silently vanish.
+        """
+        prefix = "/".join(p for p in (self._group.store_path.path, INFO) if p)
+
+        async def entries() -> list[str]:
+            return [name async for name in self._group.store_path.store.list_dir(prefix)]
+
+        return sorted(set(sync(entries())) - set(self.info_keys) - {"zarr.json"})
+
+    def array_paths(self, *, info: bool = True) -> list[str]:
+        """Every array the committed rows span: the scalars, each camera, each info key."""
+        cameras = [f"{CAMERAS}/{camera}" for camera in self.cameras]
+        infos = [f"{INFO}/{key}" for key in self.info_keys] if info else []
+        return [*SCALARS, *cameras, *infos]
 
     def _array(self, path: str) -> zarr.Array:
         try:
             return self._group[path]
+        except KeyError:
+            raise StoreFormatError(
+                f"group {self.name!r}: array {path!r} is missing (no zarr.json)"
+            ) from None
         except Exception as e:
-            raise StoreFormatError(f"group {self.name!r}: array {path!r} unreadable ({e})") from e
+            raise StoreFormatError(
+                f"group {self.name!r}: array {path!r} metadata unreadable ({e})"
+            ) from e
 
-    def _read(self, path: str, start: int, stop: int) -> np.ndarray:
-        stop = min(stop, self.rows)
+    def chunk_spans(self, path: str) -> list[tuple[int, int]]:
+        """Row spans ``(start, stop)`` of the stored chunk files (or shards) of ``path``.
+
+        Clipped to the committed rows; :class:`StoreFormatError` if the array's metadata is
+        unreadable or it holds fewer rows than are committed.
+        """
+        array = self._array(path)
+        self._check_length(path, array, self.rows)
+        rows = _rows_per_file(array)
+        return [(a, min(a + rows, self.rows)) for a in range(0, self.rows, rows)]
+
+    def missing_chunks(self, path: str, start: int = 0, stop: int | None = None) -> list[int]:
+        """Indices of the chunk files of rows ``start:stop`` that should exist and do not.
+
+        zarr reads an absent chunk as fill values (black frames) without a word, so readers
+        check: the writer writes every chunk of every camera for every committed row. Only
+        camera arrays are checked: scalar and info chunks that hold nothing but the fill value
+        are not written (zarr's default ``write_empty_chunks=False``), so their absence is
+        not damage.
+        """
+        if not path.startswith(f"{CAMERAS}/"):
+            return []
+        stop = self.rows if stop is None else min(stop, self.rows)
+        return _missing_chunks(self._array(path), start, stop)
+
+    def _check_length(self, path: str, array: zarr.Array, stop: int) -> None:
+        if array.shape[0] < stop:
+            raise StoreFormatError(
+                f"group {self.name!r}: array {path!r} has {array.shape[0]} rows, "
+                f"fewer than the {self.rows} committed"
+            )
+
+    def read_array(self, path: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows ``start:stop`` (committed only) of any array of the group, by its path.
+
+        :class:`StoreFormatError` naming the group, array and rows when the array is missing,
+        shorter than the committed rows, lacks chunk files there, or a chunk does not decode.
+        """
+        stop = self.rows if stop is None else min(stop, self.rows)
+        array = self._array(path)
+        self._check_length(path, array, stop)
+        missing = _missing_chunks(array, start, stop) if path.startswith(f"{CAMERAS}/") else []
+        if missing:
+            rows = _rows_per_file(array)
+            spans = ", ".join(f"{i * rows}:{min((i + 1) * rows, self.rows)}" for i in missing)
+            raise StoreFormatError(
+                f"group {self.name!r}: array {path!r} chunk files missing for rows {spans}"
+            )
         try:
-            return self._array(path)[start:stop]
-        except StoreFormatError:
-            raise
+            return array[start:stop]
         except Exception as e:
             raise StoreFormatError(
                 f"group {self.name!r}: array {path!r} rows {start}:{stop} unreadable ({e})"
@@ -364,12 +438,12 @@ class GroupReader:
             raise KeyError(
                 f"group {self.name!r} has no camera {camera!r}; it has {sorted(self.cameras)}"
             )
-        return self._read(f"{CAMERAS}/{camera}", start, self.rows if stop is None else stop)
+        return self.read_array(f"{CAMERAS}/{camera}", start, stop)
 
     def scalar(self, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """A per-row scalar: one of :data:`SCALARS`, or ``info/<key>`` for an info key."""
         path = key if key in SCALARS else f"{INFO}/{key}"
-        return self._read(path, start, self.rows if stop is None else stop)
+        return self.read_array(path, start, stop)
 
     def scalars(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
         """Every per-row scalar (standard ones, then info keys) for rows ``start:stop``."""
@@ -400,3 +474,19 @@ class GroupReader:
         starts = [0, *cuts.tolist()]
         stops = [*cuts.tolist(), len(episode)]
         return [(int(episode[a]), a, b) for a, b in zip(starts, stops, strict=True)]
+
+
+def _rows_per_file(array: zarr.Array) -> int:
+    """Rows per stored file of an array: its shard length when sharded, else its chunk length."""
+    return int((array.shards or array.chunks)[0])
+
+
+def _missing_chunks(array: zarr.Array, start: int, stop: int) -> list[int]:
+    """Indices of the chunk files (shards) along rows ``start:stop`` that do not exist."""
+    rows = _rows_per_file(array)
+    coords = (0,) * (array.ndim - 1)
+    return [
+        i
+        for i in range(start // rows, -(-stop // rows))
+        if not sync((array.store_path / array.metadata.encode_chunk_key((i, *coords))).exists())
+    ]
