@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,9 @@ from typing import Any
 from collect.store import open_store
 
 from .encode import check_codec
+from .gallery import write_gallery
 from .job import run_plans
+from .mosaic import plan_mosaic
 from .options import RenderOptions
 from .plan import is_up_to_date, plan_outputs
 from .report import OutputResult, RenderReport
@@ -47,6 +50,12 @@ def render_store(
     encoder_threads: int | None = None,
     cameras: Sequence[str] | None = None,
     layout: str | Mapping[str, Any] = "behavior",
+    overlay: bool = False,
+    overlay_keys: Sequence[str] | None = None,
+    split_episodes: bool = False,
+    mosaic: bool = False,
+    gallery: bool = False,
+    segment_frames: int | None = None,
     groups: str = "*",
     overwrite: bool = False,
     dry_run: bool = False,
@@ -56,9 +65,11 @@ def render_store(
 ) -> RenderReport:
     """Render one video per group of the frame store ``store`` into the directory ``out``.
 
-    Videos are named ``{video_prefix}_rank{r}_gpu{g}_env{e}.mp4`` (the ``separate`` layout
-    adds ``_{camera}``). Outputs that are up to date with their group and these options are
-    left alone unless ``overwrite``. The options are those of
+    Videos are named ``{video_prefix}_rank{r}_gpu{g}_env{e}.mp4`` (``split_episodes`` adds
+    ``_episode{n}``, the ``separate`` layout ``_{camera}``); ``mosaic`` adds
+    ``{video_prefix}_mosaic.mp4`` and ``gallery`` an ``index.html`` with posters. Outputs
+    that are up to date with their group and these options are left alone unless
+    ``overwrite``. The options are those of
     :class:`~render.options.RenderOptions`.
 
     Raises ``ValueError`` for invalid options (unknown layout or codec, bad size, a
@@ -68,13 +79,10 @@ def render_store(
     scheduler cannot be reached. Failures of single outputs do not raise: they are in the
     report (``report.ok`` is False), and every other output is still rendered.
     """
-    options = RenderOptions(
-        size=size, scale=scale, fps=fps, codec=codec, crf=crf, preset=preset,
-        encoder_threads=encoder_threads, cameras=cameras, layout=layout, groups=groups,
-        overwrite=overwrite, dry_run=dry_run, scheduler=scheduler, workers=workers,
-        progress=progress,
-    )  # fmt: skip
-    return run_render(store, out, options)
+    # every keyword is a field of RenderOptions (a test holds the two lists equal)
+    arguments = locals()
+    fields = {f.name: arguments[f.name] for f in dataclasses.fields(RenderOptions)}
+    return run_render(store, out, RenderOptions(**fields))
 
 
 def run_render(store: str | Path, out: str | Path, options: RenderOptions) -> RenderReport:
@@ -84,6 +92,8 @@ def run_render(store: str | Path, out: str | Path, options: RenderOptions) -> Re
     frame_store = open_store(store)
     out_dir = _output_dir(Path(out), create=not options.dry_run)
     plans, failures = plan_outputs(frame_store, out_dir, options)
+    mosaic = plan_mosaic(frame_store, plans, out_dir, options) if options.mosaic else None
+    plans += [mosaic] if mosaic else []
     fresh = {p.path for p in plans if not options.overwrite and is_up_to_date(p)}
     todo = [p for p in plans if p.path not in fresh]
     log.info("%d outputs to render, %d up to date", len(todo), len(fresh))
@@ -98,7 +108,9 @@ def run_render(store: str | Path, out: str | Path, options: RenderOptions) -> Re
     order = {name: i for i, name in enumerate(frame_store.group_names(options.groups))}
     results = sorted(
         results + failures, key=lambda r: order.get(r.group, len(order))
-    )  # stable: keeps cameras
+    )  # stable: keeps cameras and episodes in order, the mosaic last
+    if options.gallery and not options.dry_run:
+        write_gallery(out_dir, results, title=f"{frame_store.path.name}: evalframes videos")
     return RenderReport(results, seconds=time.perf_counter() - started)
 
 

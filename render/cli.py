@@ -28,6 +28,7 @@ DEFAULTS = RenderOptions()
 EPILOG = """examples:
   python -m render frames.zarr videos/
   python -m render frames.zarr videos/ --size 320x240 --fps 15 --layout hstack
+  python -m render frames.zarr videos/ --overlay --split-episodes --mosaic --gallery
   python -m render frames.zarr videos/ --groups 'rank0_*' --scheduler tcp://10.0.0.5:8786
   python -m render frames.zarr --list
 """
@@ -80,6 +81,34 @@ def _parser() -> argparse.ArgumentParser:
         "--layout",
         help=f"{', '.join(available_layouts())} (default: {DEFAULTS.layout}); "
         "separate writes one video per camera",
+    )
+    extras = p.add_argument_group("what users look at")
+    extras.add_argument(
+        "--overlay",
+        action="store_true",
+        help="draw step, episode, reward, return, termination and success on every frame",
+    )
+    extras.add_argument(
+        "--overlay-keys",
+        type=_names,
+        metavar="A,B",
+        help="info keys the overlay shows (default: success, if stored)",
+    )
+    extras.add_argument(
+        "--split-episodes", action="store_true", help="one video per episode of each env"
+    )
+    extras.add_argument(
+        "--mosaic", action="store_true", help="also write one video tiling every env in a grid"
+    )
+    extras.add_argument(
+        "--gallery", action="store_true", help="also write index.html and a poster per video"
+    )
+    extras.add_argument(
+        "--segment-frames",
+        type=int,
+        metavar="N",
+        help="encode videos in segments of N frames in parallel and join them "
+        "(default: automatic for long videos when workers would idle; 0: never)",
     )
     select = p.add_argument_group("selection and scheduling")
     select.add_argument("--groups", metavar="GLOB", help="groups to render, e.g. 'rank0_*'")

@@ -103,6 +103,26 @@ class Canvas:
             _paste_scaled(frames[tile.camera], region)
         return out
 
+    def fitted(self, height: int, width: int) -> Canvas:
+        """This canvas scaled to fit ``height x width`` (aspect kept), centred in it.
+
+        Composing on the fitted canvas scales each camera once, straight to its final size
+        (the mosaic's cells).
+        """
+        f = min(height / self.height, width / self.width)
+        top, left = (height - round(self.height * f)) // 2, (width - round(self.width * f)) // 2
+        tiles = tuple(
+            Tile(
+                t.camera,
+                top + round(t.top * f),
+                left + round(t.left * f),
+                max(1, round(t.height * f)),
+                max(1, round(t.width * f)),
+            )
+            for t in self.tiles
+        )
+        return Canvas(self.suffix, height, width, tiles)
+
     def _fills(self, block: np.ndarray) -> bool:
         tile = self.tiles[0]
         return block.shape[1:3] == (self.height, self.width) and (tile.top, tile.left) == (0, 0)

@@ -7,7 +7,8 @@ ffmpeg), and those lines plus the exact command go into every error. The video i
 with status 0 and the file holds as many frames as were written, so a crash or a kill never
 leaves a truncated video under the final name (the frame count comes from the file's MP4
 index, see :mod:`render.mp4`). ffmpeg runs in its own session, so Ctrl-C reaches only Python,
-which then removes the partial file.
+which then removes the partial file. :func:`run_ffmpeg` runs the short ffmpeg jobs that read
+finished videos (joining segments, taking posters) with the same error reporting.
 
 Resizing happens in ffmpeg's scaler, together with the rgb -> yuv conversion it does anyway
 (measured cheaper than numpy or PIL at 480x480 when the renderer was planned), and so does
@@ -47,8 +48,11 @@ __all__ = [
     "VideoEncoder",
     "available_encoders",
     "check_codec",
+    "check_frame_count",
     "ffmpeg_command",
     "output_size",
+    "partial_path",
+    "run_ffmpeg",
     "start_ffmpeg",
 ]
 
@@ -186,6 +190,48 @@ def start_ffmpeg(cmd: list[str]) -> subprocess.Popen:
     return proc
 
 
+def partial_path(path: Path) -> Path:
+    """Where ``path`` is written until it is complete: ``<stem>.<uuid4hex>.partial.mp4``."""
+    return path.with_name(f"{path.stem}.{uuid.uuid4().hex}.partial.mp4")
+
+
+def check_frame_count(written: Path, expected: int, name: str, command: list[str]) -> None:
+    """:class:`EncodeError` unless the MP4 index of ``written`` holds ``expected`` frames."""
+    try:
+        count: int | str = mp4.count_frames(written)
+    except (OSError, mp4.Mp4Error) as e:
+        count = f"an unreadable index ({e})"
+    if count != expected:
+        raise EncodeError(
+            f"{name}: the encoded file has {count} frames, "
+            f"expected {expected}; command: {shlex.join(command)}"
+        )
+
+
+def run_ffmpeg(args: list[str], name: str) -> None:
+    """Run ``ffmpeg ARGS`` to completion (no frames piped in); EncodeError with its last lines.
+
+    ``name`` says which video the error is about.
+    """
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "warning", "-nostdin"]
+    cmd += ["-y", *args]
+    log.debug("running %s", shlex.join(cmd))
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, start_new_session=True, timeout=FINISH_TIMEOUT
+        )
+    except subprocess.TimeoutExpired:
+        raise EncodeError(
+            f"{name}: ffmpeg did not finish within {FINISH_TIMEOUT:g} s; command: {shlex.join(cmd)}"
+        ) from None
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()[-STDERR_LINES:]
+        raise EncodeError(
+            f"{name}: ffmpeg failed (exit status {done.returncode}):\n"
+            f"{chr(10).join(lines) or '(no output)'}\ncommand: {shlex.join(cmd)}"
+        )
+
+
 class _StderrTail:
     """Drains a pipe in a daemon thread (so ffmpeg never blocks); keeps the last lines."""
 
@@ -240,7 +286,7 @@ class VideoEncoder:
         self.path = Path(path)
         self.frames = 0
         self._shape = (height, width, 3)
-        self._partial = self.path.with_name(f"{self.path.stem}.{uuid.uuid4().hex}.partial.mp4")
+        self._partial = partial_path(self.path)
         self.command = ffmpeg_command(
             self._partial, width, height, fps=fps, codec=codec, crf=crf, preset=preset,
             threads=threads, size=size,
@@ -287,7 +333,7 @@ class VideoEncoder:
             raise RuntimeError("VideoEncoder is closed")
         try:
             self._finish()
-            self._check_frame_count()
+            check_frame_count(self._partial, self.frames, self.path.name, self.command)
             self._partial.replace(self.path)
         except BaseException:
             self.abort()
@@ -323,18 +369,6 @@ class VideoEncoder:
             raise EncodeError(self._failure(message)) from None
         if self._proc.returncode != 0:
             raise EncodeError(self._failure("ffmpeg failed"))
-
-    def _check_frame_count(self) -> None:
-        """The written file's index must hold exactly the frames sent to ffmpeg."""
-        try:
-            written = mp4.count_frames(self._partial)
-        except (OSError, mp4.Mp4Error) as e:
-            written = f"an unreadable index ({e})"
-        if written != self.frames:
-            raise EncodeError(
-                f"{self.path.name}: the encoded file has {written} frames, "
-                f"expected {self.frames}; command: {shlex.join(self.command)}"
-            )
 
     def _close_stdin(self) -> None:
         # BrokenPipeError flushing the last bytes means ffmpeg is gone already

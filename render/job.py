@@ -1,7 +1,8 @@
 """The Dask job: one task per output video, on local threads or on a Dask cluster.
 
-The graph is the same everywhere: one ``render_output(plan)`` task per planned output. It
-runs on
+The graph is the same everywhere: one ``render_output(plan)`` task per planned output, or,
+for a long video cut into segments (:mod:`render.segments`), one ``render_segment`` task per
+segment and a ``join_segments`` task that depends on them. It runs on
 
 * Dask's threaded scheduler by default (ffmpeg does the heavy work in its own processes, so
   threads are enough; x264 already uses every core);
@@ -11,7 +12,9 @@ runs on
   and write the videos themselves, so both paths must be reachable from every worker.
 
 Progress is counted in rows: local tasks update the bar directly; tasks on distributed
-workers send Dask events that the client turns into bar updates.
+workers send Dask events that the client turns into bar updates. How many tasks can run at
+once (threads, local workers, or the scheduler's worker threads) decides whether long videos
+are cut into segments automatically.
 """
 
 from __future__ import annotations
@@ -24,19 +27,21 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dask
+import dask.system
 from tqdm import tqdm
 
 from .options import RenderOptions
-from .pipeline import Progress, render_output
-from .plan import OutputPlan
+from .pipeline import Progress, render_output, render_segment
+from .plan import VideoPlan
 from .report import OutputResult
+from .segments import join_segments, segment_count, split
 
 __all__ = ["run_plans"]
 
 CONNECT_TIMEOUT = "10s"
 
 
-def run_plans(plans: Sequence[OutputPlan], options: RenderOptions) -> list[OutputResult]:
+def run_plans(plans: Sequence[VideoPlan], options: RenderOptions) -> list[OutputResult]:
     """Render every plan on the scheduler the options name; results in plan order."""
     if not plans:
         return []
@@ -44,26 +49,51 @@ def run_plans(plans: Sequence[OutputPlan], options: RenderOptions) -> list[Outpu
     disable = None if options.progress is None else not options.progress
     with tqdm(total=total, unit="frame", desc="render", disable=disable, file=sys.stderr) as bar:
         if options.scheduler is None and options.workers is None:
-            return _run_threads(plans, bar)
+            return _run_threads(plans, options, bar)
         with _client(options) as client:
-            return _run_distributed(client, plans, bar)
+            return _run_distributed(client, plans, options, bar)
 
 
-def _graph(plans: Sequence[OutputPlan], progress: Progress | None) -> list[Any]:
-    """One delayed ``render_output`` per plan, with keys that name the output."""
+def _graph(
+    plans: Sequence[VideoPlan], options: RenderOptions, slots: int, progress: Progress | None
+) -> list[Any]:
+    """One delayed result per plan, with keys that name the output.
+
+    A plan that is cut into segments becomes its segment tasks and the join that needs them.
+    """
     token = uuid.uuid4().hex[:8]
-    task = dask.delayed(render_output, pure=False)
-    return [task(p, progress, dask_key_name=f"render-{p.path.stem}-{token}") for p in plans]
+    render = dask.delayed(render_output, pure=False)
+    segment = dask.delayed(render_segment, pure=False)
+    join = dask.delayed(join_segments, pure=False)
+    tasks = []
+    for plan in plans:
+        name = f"{plan.path.stem}-{token}"
+        count = segment_count(
+            plan.frame_count, options.segment_frames, outputs=len(plans), slots=slots
+        )
+        if count == 1:
+            tasks.append(render(plan, progress, dask_key_name=f"render-{name}"))
+            continue
+        parts = [
+            segment(part, progress, dask_key_name=f"segment-{name}-{i}")
+            for i, part in enumerate(split(plan, count))
+        ]
+        tasks.append(join(plan, parts, dask_key_name=f"join-{name}"))
+    return tasks
 
 
-def _run_threads(plans: Sequence[OutputPlan], bar: tqdm) -> list[OutputResult]:
+def _run_threads(
+    plans: Sequence[VideoPlan], options: RenderOptions, bar: tqdm
+) -> list[OutputResult]:
     lock = threading.Lock()
 
     def progress(rows: int) -> None:
         with lock:
             bar.update(rows)
 
-    return list(dask.compute(*_graph(plans, progress), scheduler="threads"))
+    # the threaded scheduler runs as many tasks at once as there are cores
+    graph = _graph(plans, options, dask.system.CPU_COUNT, progress)
+    return list(dask.compute(*graph, scheduler="threads"))
 
 
 @contextlib.contextmanager
@@ -104,11 +134,16 @@ class _EventProgress:
         get_worker().log_event(self.topic, rows)
 
 
-def _run_distributed(client: Any, plans: Sequence[OutputPlan], bar: tqdm) -> list[OutputResult]:
+def _run_distributed(
+    client: Any, plans: Sequence[VideoPlan], options: RenderOptions, bar: tqdm
+) -> list[OutputResult]:
     topic = f"evalframes-render-{uuid.uuid4().hex}"
     client.subscribe_topic(topic, lambda event: bar.update(event[1]))
+    slots = sum(client.nthreads().values()) or 1
     try:
-        results = client.gather(client.compute(_graph(plans, _EventProgress(topic))))
+        results = client.gather(
+            client.compute(_graph(plans, options, slots, _EventProgress(topic)))
+        )
     finally:
         client.unsubscribe_topic(topic)
     bar.update(bar.total - bar.n)  # events still in flight when the results arrived

@@ -5,15 +5,17 @@ Every rendered video is checked against the number of frames written to ffmpeg. 
 ``.../minf/stbl/stsz`` counts its samples) takes well under a millisecond, where asking ffmpeg
 to count packets costs a process start (~15 ms per video, measured at 256x256) and decoding
 the file costs a lot more. A file whose index is missing or cut short (an interrupted write)
-raises :class:`Mp4Error`.
+raises :class:`Mp4Error`. :func:`frame_durations` reads the same track's decoding time table
+(``.../stbl/stts``): a joined video (:mod:`render.segments`) must have one duration for every
+frame, or it stutters at a join.
 
 >>> import tempfile, numpy as np
 >>> from render.encode import VideoEncoder
 >>> path = tempfile.mkdtemp() + "/demo.mp4"
 >>> with VideoEncoder(path, 32, 32, fps=5) as encoder:
 ...     encoder.write(np.zeros((7, 32, 32, 3), np.uint8))
->>> count_frames(path)
-7
+>>> count_frames(path), frame_durations(path)
+(7, [(7, 2048)])
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["Mp4Error", "count_frames"]
+__all__ = ["Mp4Error", "count_frames", "frame_durations"]
 
 
 class Mp4Error(ValueError):
@@ -32,12 +34,25 @@ class Mp4Error(ValueError):
 
 def count_frames(path: str | Path) -> int:
     """Samples (frames) of the first video track of an MP4 file."""
+    stsz = _sample_table(path, b"stsz")
+    return struct.unpack(">I", _field(stsz, 8, 4))[0]
+
+
+def frame_durations(path: str | Path) -> list[tuple[int, int]]:
+    """``(frames, duration)`` runs of the first video track, durations in its time base."""
+    stts = _sample_table(path, b"stts")
+    (entries,) = struct.unpack(">I", _field(stts, 4, 4))
+    _field(stts, 8, 8 * entries)  # the whole table is there
+    return [struct.unpack_from(">II", stts, 8 + 8 * i) for i in range(entries)]
+
+
+def _sample_table(path: str | Path, kind: bytes) -> bytes:
+    """The body of box ``kind`` in the sample table of the file's first video track."""
     with open(path, "rb") as f:
         moov = _top_level(f, b"moov", path)
-    for kind, trak in _boxes(moov):
-        if kind == b"trak" and _field(_descend(trak, b"mdia", b"hdlr"), 8, 4) == b"vide":
-            stsz = _descend(trak, b"mdia", b"minf", b"stbl", b"stsz")
-            return struct.unpack(">I", _field(stsz, 8, 4))[0]
+    for box, trak in _boxes(moov):
+        if box == b"trak" and _field(_descend(trak, b"mdia", b"hdlr"), 8, 4) == b"vide":
+            return _descend(trak, b"mdia", b"minf", b"stbl", kind)
     raise Mp4Error(f"{path}: no video track in the MP4 index")
 
 

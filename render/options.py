@@ -10,7 +10,7 @@ that decides whether an existing output is up to date, so changing ``workers`` o
 >>> opts.size, opts.cameras
 ((320, 240), ('zed',))
 >>> sorted(opts.output_config())
-['cameras', 'codec', 'crf', 'fps', 'layout', 'preset', 'scale', 'size']
+['cameras', 'codec', 'crf', 'fps', 'layout', 'overlay', 'overlay_keys', 'preset', 'scale', 'size']
 >>> RenderOptions(fps=-1)
 Traceback (most recent call last):
 ...
@@ -52,6 +52,17 @@ class RenderOptions:
             (all cores). Use 1 with one Dask worker per core.
         cameras: cameras to use, in this order; ``None`` uses every camera of a group.
         layout: layout name or config (see :mod:`render.compose`).
+        overlay: draw step, episode, reward, return, termination and ``overlay_keys`` on
+            every frame, and a green/red border on the last frames of a successful/failed
+            episode (see :mod:`render.overlay`).
+        overlay_keys: info keys shown by the overlay; ``None`` shows ``success`` (or
+            ``episode.success_once``) when the group stores it.
+        split_episodes: one video per episode (``..._episode{n}.mp4``) instead of one per env.
+        mosaic: also write ``{video_prefix}_mosaic.mp4``, every env tiled in a grid.
+        gallery: also write ``index.html`` and a poster per video (see :mod:`render.gallery`).
+        segment_frames: cut videos into segments of this many frames, encoded by separate
+            tasks and joined without re-encoding; ``None`` cuts long videos when there are
+            fewer videos than Dask workers (see :mod:`render.segments`); ``0`` never cuts.
         groups: glob selecting groups by name (``rank0_*``).
         overwrite: re-render outputs that are up to date.
         dry_run: plan only; report what would be rendered.
@@ -69,6 +80,12 @@ class RenderOptions:
     encoder_threads: int | None = None
     cameras: tuple[str, ...] | None = _output(None)
     layout: str | Mapping[str, Any] = _output("behavior")
+    overlay: bool = _output(False)
+    overlay_keys: tuple[str, ...] | None = _output(None)
+    split_episodes: bool = False
+    mosaic: bool = False
+    gallery: bool = False
+    segment_frames: int | None = None
     groups: str = "*"
     overwrite: bool = False
     dry_run: bool = False
@@ -82,6 +99,8 @@ class RenderOptions:
             object.__setattr__(self, "size", tuple(self.size))
         if self.cameras is not None:
             object.__setattr__(self, "cameras", tuple(self.cameras))
+        if self.overlay_keys is not None:
+            object.__setattr__(self, "overlay_keys", tuple(self.overlay_keys))
         self._validate()
 
     def _validate(self) -> None:
@@ -98,6 +117,13 @@ class RenderOptions:
             raise ValueError(
                 f"encoder_threads must be a positive integer. Got {self.encoder_threads!r} instead."
             )
+        if self.segment_frames is not None and not _count(self.segment_frames):
+            raise ValueError(
+                "segment_frames must be a positive integer, 0 (never cut) or None (automatic). "
+                f"Got {self.segment_frames!r} instead."
+            )
+        if self.overlay_keys is not None and not self.overlay:
+            raise ValueError("overlay_keys needs overlay=True (--overlay)")
         if self.workers is not None and not _positive_int(self.workers):
             raise ValueError(f"workers must be a positive integer. Got {self.workers!r} instead.")
         if self.workers is not None and self.scheduler is not None:
@@ -146,8 +172,13 @@ def _is_size(size: Sequence[Any]) -> bool:
     return len(size) == 2 and all(_positive_int(v) for v in size)
 
 
+def _count(value: Any) -> bool:
+    """A non-negative int (and not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return _count(value) and value > 0
 
 
 def _check_positive(name: str, value: float | None) -> None:

@@ -1,44 +1,50 @@
 """Rendering one output: read blocks -> compose -> transforms -> ffmpeg, read ahead in a thread.
 
-:func:`render_output` is the Dask task: it takes one :class:`~render.plan.OutputPlan`, runs
-on whichever worker picks it up, and returns an :class:`~render.report.OutputResult` instead
-of raising, so one bad group never stops the others. A background thread reads and
-decompresses the next blocks and composes them while the calling thread feeds ffmpeg, so a
-render runs at the speed of the slower side, not their sum.
+:func:`render_output` is the Dask task: it takes one plan (:class:`~render.plan.VideoPlan`),
+runs on whichever worker picks it up, and returns an :class:`~render.report.OutputResult`
+instead of raising, so one bad group never stops the others. A background thread reads and
+decompresses the next blocks and composes them (:meth:`~render.plan.VideoPlan.pictures`)
+while the calling thread feeds ffmpeg, so a render runs at the speed of the slower side, not
+their sum. :func:`render_segment` is the same for one segment of a long video: no sidecar,
+the join (:mod:`render.segments`) writes it for the whole video.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import time
-from collections.abc import Callable, Iterator
-
-import numpy as np
-
-from collect.store import GroupReader, open_store
+from collections.abc import Callable
 
 from .encode import VideoEncoder
-from .plan import OutputPlan, remove_sidecar, write_sidecar
-from .reader import RowBlock, prefetch, read_blocks
+from .plan import VideoPlan, remove_sidecar, write_sidecar
+from .reader import RenderError, prefetch
 from .report import OutputResult
 
-__all__ = ["RenderError", "render_output"]
+__all__ = ["RenderError", "render_output", "render_segment"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]  # called with the number of rows just processed
 
 
-class RenderError(RuntimeError):
-    """An output cannot be rendered at all (store unreachable, no readable rows)."""
+def render_output(plan: VideoPlan, progress: Progress | None = None) -> OutputResult:
+    """Render one video and its sidecar; failures come back as a ``failed`` result."""
+    return _attempt(plan, progress, sidecar=True)
 
 
-def render_output(plan: OutputPlan, progress: Progress | None = None) -> OutputResult:
-    """Render one video; failures come back as a ``failed`` result with the reason."""
+def render_segment(plan: VideoPlan, progress: Progress | None = None) -> OutputResult:
+    """Render one segment of a video (``plan.path`` is the segment's file); no sidecar."""
+    return _attempt(plan, progress, sidecar=False)
+
+
+def _attempt(plan: VideoPlan, progress: Progress | None, sidecar: bool) -> OutputResult:
     started = time.perf_counter()
     try:
-        frames, skipped = _encode(plan, _open_group(plan), progress)
+        if sidecar:
+            remove_sidecar(plan)
+        frames, skipped = _encode(plan, progress)
+        if sidecar:
+            write_sidecar(plan, frames=frames, complete=not skipped)
     except Exception as e:  # noqa: BLE001 - reported in the result; the other outputs go on
         log.error("%s failed: %s", plan.path.name, e)
         return plan.result("failed", error=str(e), seconds=time.perf_counter() - started)
@@ -48,35 +54,21 @@ def render_output(plan: OutputPlan, progress: Progress | None = None) -> OutputR
     )
 
 
-def _open_group(plan: OutputPlan) -> GroupReader:
-    try:
-        return open_store(plan.store).group(plan.group)
-    except FileNotFoundError as e:
-        raise RenderError(
-            f"frame store {str(plan.store)!r} is not readable on host {socket.gethostname()} "
-            f"({e}); the store path must be reachable by every Dask worker"
-        ) from e
-
-
-def _encode(
-    plan: OutputPlan, group: GroupReader, progress: Progress | None
-) -> tuple[int, list[tuple[int, int]]]:
+def _encode(plan: VideoPlan, progress: Progress | None) -> tuple[int, list[tuple[int, int]]]:
     """Encode the plan's rows; frames written and the row spans skipped as unreadable."""
     plan.path.parent.mkdir(parents=True, exist_ok=True)
-    remove_sidecar(plan)
     skipped: list[tuple[int, int]] = []
     errors: list[str] = []
-    width, height = plan.canvas.width, plan.canvas.height
     with (
-        prefetch(_pictures(plan, group)) as pictures,  # reading starts before ffmpeg does
-        VideoEncoder(plan.path, width, height, **plan.encoder_kwargs()) as encoder,
+        prefetch(plan.pictures()) as pictures,  # reading starts before ffmpeg does
+        VideoEncoder(plan.path, *plan.picture_size, **plan.encoder_kwargs()) as encoder,
     ):
         for block, picture in pictures:
             if picture is None:
                 log.warning(
                     "%s: skipping rows %d:%d: %s", plan.group, block.start, block.stop, block.error
                 )
-                _extend(skipped, block.start, block.stop)
+                extend_spans(skipped, block.start, block.stop)
                 errors.append(str(block.error))
             else:
                 encoder.write(picture)
@@ -84,23 +76,10 @@ def _encode(
                 progress(block.stop - block.start)
         if encoder.frames == 0:
             raise RenderError(f"{plan.group}: no readable rows ({errors[0]})")
-    write_sidecar(plan, frames=encoder.frames, complete=not skipped)
     return encoder.frames, skipped
 
 
-def _pictures(plan: OutputPlan, group: GroupReader) -> Iterator[tuple[RowBlock, np.ndarray | None]]:
-    """Each block of rows with its composed, transformed picture (None if unreadable)."""
-    for block in read_blocks(group, plan.canvas.cameras, *plan.rows):
-        if block.frames is None:
-            yield block, None
-            continue
-        picture = plan.canvas.compose(block.frames)
-        for transform in plan.transforms:
-            picture = transform(block.start, picture)
-        yield block, picture
-
-
-def _extend(spans: list[tuple[int, int]], start: int, stop: int) -> None:
+def extend_spans(spans: list[tuple[int, int]], start: int, stop: int) -> None:
     """Append ``start:stop`` to a list of row spans, merging with the last one if adjacent."""
     if spans and spans[-1][1] == start:
         spans[-1] = (spans[-1][0], stop)

@@ -1,11 +1,15 @@
 """Planning: which videos a render writes, from which rows, at what size, and which are fresh.
 
 :func:`plan_outputs` turns a store and :class:`~render.options.RenderOptions` into a list of
-:class:`OutputPlan`, one per output file (a group gives one, or one per camera with the
-``separate`` layout). A plan is plain, picklable data: everything a Dask worker needs to
-render one video. Later features fit here as more plans per group (per-episode row ranges,
-segments of a long video) or as ``transforms`` (per-block steps after composing, e.g. text
-overlays), without changing the pipeline.
+plans, one per output file: an :class:`OutputPlan` per group (or one per camera with the
+``separate`` layout, or one per episode with ``split_episodes``); :mod:`render.mosaic` adds a
+:class:`~render.mosaic.MosaicPlan` with ``mosaic``. A plan is plain, picklable data:
+everything a Dask worker needs to render one video, including its ``transforms`` (per-block
+steps after composing, such as the :class:`~render.overlay.Overlay`) and the
+:class:`~render.episodes.Episode` records the summary and the gallery show. Every plan is a
+:class:`VideoPlan`: rows ``rows[0]:rows[1]`` of something, whose :meth:`VideoPlan.pictures`
+yields the frames to encode; a segment of a long video is the same plan with a narrower row
+range (see :mod:`render.segments`).
 
 Every rendered video gets a sidecar ``.render/<name>.mp4.json`` in the output directory (a
 hidden directory: ``ls OUT | grep behavior_video | wc -l`` still counts exactly the videos)
@@ -17,12 +21,13 @@ complete, and the video has the size in bytes the sidecar recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +38,16 @@ from collect.store import FrameStore, GroupReader, group_name
 
 from .compose import Canvas
 from .encode import output_size
+from .episodes import Episode, read_episodes, success_key
 from .options import RenderOptions
+from .overlay import Overlay, overlay_columns
+from .reader import RowBlock, open_group, read_blocks
 from .report import OutputResult
 
 __all__ = [
     "FrameTransform",
     "OutputPlan",
+    "VideoPlan",
     "is_up_to_date",
     "plan_outputs",
     "remove_sidecar",
@@ -53,30 +62,49 @@ SIDECAR_DIR = ".render"  # in the output directory: what each video was rendered
 # A per-block step after composing: (first row of the block, frames) -> frames of the same size.
 FrameTransform = Callable[[int, np.ndarray], np.ndarray]
 
+# A block of rows and its picture, None where the rows could not be read.
+Pictures = Iterator[tuple[RowBlock, np.ndarray | None]]
 
-@dataclass(frozen=True)
-class OutputPlan:
-    """One video to render: rows ``rows[0]:rows[1]`` of ``group`` composed on ``canvas``."""
+
+@dataclass(frozen=True, kw_only=True)
+class VideoPlan:
+    """One video to render: rows ``rows[0]:rows[1]`` of ``group``, and how to encode them.
+
+    Subclasses say where the pictures come from (:meth:`pictures`) and their size
+    (:attr:`picture_size`); everything else (file, rows, encoding, sidecar, result) is here.
+    """
 
     store: Path
-    group: str
+    group: str  # the group it shows (the name results and the summary use)
     path: Path
-    canvas: Canvas
     rows: tuple[int, int]
     fps: float
     size: tuple[int, int] | None
     options: RenderOptions
     fingerprint: str
-    transforms: tuple[FrameTransform, ...] = ()
+    episodes: tuple[Episode, ...] = ()
 
     @property
     def frame_count(self) -> int:
         return self.rows[1] - self.rows[0]
 
     @property
+    def picture_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the pictures given to the encoder."""
+        raise NotImplementedError
+
+    @property
     def output_size(self) -> tuple[int, int]:
         """``(width, height)`` of the video."""
-        return output_size(self.canvas.width, self.canvas.height, self.size)
+        return output_size(*self.picture_size, self.size)
+
+    def pictures(self) -> Pictures:
+        """Each block of the plan's rows with its picture (None where unreadable)."""
+        raise NotImplementedError
+
+    def with_rows(self, start: int, stop: int, path: Path) -> VideoPlan:
+        """The same video, rows ``start:stop`` only, written to ``path`` (a segment)."""
+        return dataclasses.replace(self, rows=(start, stop), path=path)
 
     def encoder_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :class:`~render.encode.VideoEncoder` for this video."""
@@ -93,12 +121,36 @@ class OutputPlan:
     def result(self, status: str, **fields: Any) -> OutputResult:
         """An :class:`OutputResult` for this plan."""
         fields.setdefault("rows", self.frame_count)
+        fields.setdefault("episodes", self.episodes)
         return OutputResult(self.group, self.path, status, size=self.output_size, **fields)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputPlan(VideoPlan):
+    """A video of one group: its cameras composed on ``canvas``, then ``transforms``."""
+
+    canvas: Canvas
+    transforms: tuple[FrameTransform, ...] = ()
+
+    @property
+    def picture_size(self) -> tuple[int, int]:
+        return self.canvas.width, self.canvas.height
+
+    def pictures(self) -> Pictures:
+        group = open_group(self.store, self.group)
+        for block in read_blocks(group, self.canvas.cameras, *self.rows):
+            if block.frames is None:
+                yield block, None
+                continue
+            picture = self.canvas.compose(block.frames)
+            for transform in self.transforms:
+                picture = transform(block.start, picture)
+            yield block, picture
 
 
 def plan_outputs(
     store: FrameStore, out_dir: Path, options: RenderOptions
-) -> tuple[list[OutputPlan], list[OutputResult]]:
+) -> tuple[list[VideoPlan], list[OutputResult]]:
     """Plans for every selected group, and a failed result for each group that cannot be read.
 
     ``ValueError`` when ``options.groups`` matches none of the store's groups (a typo would
@@ -110,7 +162,7 @@ def plan_outputs(
             f"no group of {str(store.path)!r} matches {options.groups!r}; "
             f"its groups are {', '.join(_abbreviated(store.group_names()))}"
         )
-    plans: list[OutputPlan] = []
+    plans: list[VideoPlan] = []
     failures: list[OutputResult] = []
     for name in names:
         try:
@@ -129,40 +181,88 @@ def _abbreviated(names: list[str], keep: int = 4) -> list[str]:
 def _plan_group(
     store: FrameStore, group: GroupReader, out_dir: Path, options: RenderOptions
 ) -> list[OutputPlan]:
-    cameras = _selected_cameras(group, options.cameras)
+    cameras = selected_cameras(group, options.cameras)
+    episodes = _episodes(group, options)
     stem = f"{store.video_prefix}_{group_name(group.rank, group.gpu, group.env)}"
-    rows = (0, group.rows)
     fps = options.fps or store.fps
     plans = []
     for canvas in options.get_layout().canvases(cameras):
-        size = _scaled(canvas, options)
-        identity = {
-            "store": store.attrs.get("created"),
-            "group": group.attrs,
-            "options": options.output_config(),
-            "canvas": asdict(canvas),
-            "rows": rows,
-            "fps": fps,
-        }
-        plans.append(
-            OutputPlan(
-                store=store.path.resolve(),
-                group=group.name,
-                path=out_dir / f"{stem}{canvas.suffix}.mp4",
-                canvas=canvas,
-                rows=rows,
-                fps=fps,
-                size=size,
-                options=options,
-                fingerprint=_digest(identity),
+        overlay = _overlay(group, episodes, canvas, options, fps)
+        for rows, suffix, shown in _row_ranges(group, episodes, options):
+            identity = {
+                "store": store.attrs.get("created"),
+                "group": group.attrs,
+                "options": options.output_config(),
+                "canvas": asdict(canvas),
+                "rows": rows,
+                "fps": fps,
+            }
+            plans.append(
+                OutputPlan(
+                    store=store.path.resolve(),
+                    group=group.name,
+                    path=out_dir / f"{stem}{suffix}{canvas.suffix}.mp4",
+                    canvas=canvas,
+                    rows=rows,
+                    fps=fps,
+                    size=scaled_size(canvas, options),
+                    options=options,
+                    fingerprint=digest(identity),
+                    episodes=shown,
+                    transforms=() if overlay is None else (overlay.rows(*rows),),
+                )
             )
-        )
     return plans
 
 
-def _selected_cameras(
+def _row_ranges(
+    group: GroupReader, episodes: tuple[Episode, ...], options: RenderOptions
+) -> list[tuple[tuple[int, int], str, tuple[Episode, ...]]]:
+    """``(rows, file name suffix, episodes shown)`` of each video of a group."""
+    if not options.split_episodes:
+        return [((0, group.rows), "", episodes)]
+    return [((e.start, e.stop), f"_episode{e.episode}", (e,)) for e in episodes]
+
+
+def _episodes(group: GroupReader, options: RenderOptions) -> tuple[Episode, ...]:
+    """The group's episodes; without overlay or splitting, unreadable metadata is no error."""
+    try:
+        return read_episodes(group)
+    except ValueError as e:  # StoreFormatError: damaged step/episode/reward arrays
+        if options.overlay or options.split_episodes:
+            raise
+        log.warning("group %s: episodes unknown (%s)", group.name, e)
+        return ()
+
+
+def _overlay(
+    group: GroupReader,
+    episodes: tuple[Episode, ...],
+    canvas: Canvas,
+    options: RenderOptions,
+    fps: float,
+) -> Overlay | None:
+    """The overlay for every row of the group on this canvas, or None without ``overlay``."""
+    if not options.overlay:
+        return None
+    keys = options.overlay_keys
+    if keys is None:
+        keys = (success_key(group),) if success_key(group) else ()
+    missing = [k for k in keys if k not in group.info_keys]
+    if missing:
+        raise ValueError(
+            f"group {group.name!r} has no info key {', '.join(map(repr, missing))}; "
+            f"it has {', '.join(group.info_keys) or 'none'}"
+        )
+    columns = overlay_columns(group, episodes, keys, fps)
+    return Overlay.build(columns, first_row=0, height=canvas.height, width=canvas.width)
+
+
+def selected_cameras(
     group: GroupReader, names: tuple[str, ...] | None
 ) -> dict[str, tuple[int, int]]:
+    """``{camera: (height, width)}`` of ``names`` (all when None); ValueError naming the
+    group when it has no rows or lacks one of them."""
     if not group.cameras or not group.rows:
         raise ValueError(
             f"group {group.name!r} has no committed rows (status {group.status}); nothing to render"
@@ -178,7 +278,7 @@ def _selected_cameras(
     return {c: group.cameras[c] for c in names}
 
 
-def _scaled(canvas: Canvas, options: RenderOptions) -> tuple[int, int] | None:
+def scaled_size(canvas: Canvas, options: RenderOptions) -> tuple[int, int] | None:
     """The requested output size of a canvas: ``size``, the scaled canvas, or None."""
     if options.scale is None:
         return options.size
@@ -188,7 +288,8 @@ def _scaled(canvas: Canvas, options: RenderOptions) -> tuple[int, int] | None:
     )
 
 
-def _digest(identity: dict[str, Any]) -> str:
+def digest(identity: dict[str, Any]) -> str:
+    """A fingerprint of what goes into a video (JSON, keys sorted, hashed)."""
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -198,7 +299,7 @@ def sidecar_path(video: Path) -> Path:
     return video.parent / SIDECAR_DIR / f"{video.name}.json"
 
 
-def is_up_to_date(plan: OutputPlan) -> bool:
+def is_up_to_date(plan: VideoPlan) -> bool:
     """Whether the video at ``plan.path`` is a complete render of exactly this plan."""
     try:
         meta = json.loads(sidecar_path(plan.path).read_text())
@@ -211,12 +312,12 @@ def is_up_to_date(plan: OutputPlan) -> bool:
         return False
 
 
-def remove_sidecar(plan: OutputPlan) -> None:
+def remove_sidecar(plan: VideoPlan) -> None:
     """Forget the previous render of this output (done before re-rendering it)."""
     sidecar_path(plan.path).unlink(missing_ok=True)
 
 
-def write_sidecar(plan: OutputPlan, frames: int, complete: bool) -> None:
+def write_sidecar(plan: VideoPlan, frames: int, complete: bool) -> None:
     """Record what the video at ``plan.path`` holds (atomically: temp file + rename)."""
     meta = {
         "fingerprint": plan.fingerprint,

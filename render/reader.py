@@ -5,7 +5,8 @@ unit) through collect's :class:`~collect.store.GroupReader`. A block that cannot
 (truncated or corrupt chunk) is yielded with its error instead of frames, so the caller can
 render what is readable and report the rows it skipped. :func:`prefetch` runs any iterator in
 a background thread a few items ahead, which is how decompression and composing overlap with
-encoding.
+encoding. :func:`open_group` opens a group where a task runs (on a Dask worker), saying which
+host could not reach the store.
 
 >>> with prefetch(range(5)) as items:
 ...     list(items)
@@ -16,19 +17,36 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import socket
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
-from collect.store import GroupReader, StoreFormatError
+from collect.store import GroupReader, StoreFormatError, open_store
 
-__all__ = ["RowBlock", "prefetch", "read_blocks"]
+__all__ = ["RenderError", "RowBlock", "open_group", "prefetch", "read_blocks"]
 
 T = TypeVar("T")
 PREFETCH_BLOCKS = 2  # blocks read ahead of the encoder (each is chunk_frames rows)
+
+
+class RenderError(RuntimeError):
+    """An output cannot be rendered at all (store unreachable, no readable rows)."""
+
+
+def open_group(store: Path, name: str) -> GroupReader:
+    """Open group ``name`` of the store; :class:`RenderError` naming this host if unreachable."""
+    try:
+        return open_store(store).group(name)
+    except FileNotFoundError as e:
+        raise RenderError(
+            f"frame store {str(store)!r} is not readable on host {socket.gethostname()} "
+            f"({e}); the store path must be reachable by every Dask worker"
+        ) from e
 
 
 @dataclass(frozen=True)

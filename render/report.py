@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 from collect.store import FrameStore, StoreFormatError
 
+from .episodes import Episode, describe
+
 __all__ = ["OutputResult", "RenderReport", "Status", "format_table", "list_groups"]
 
 Status = Literal["rendered", "partial", "up to date", "would render", "failed"]
@@ -37,6 +39,7 @@ class OutputResult:
     ``status``: ``rendered``; ``partial`` (damaged rows skipped, listed in ``skipped_rows``);
     ``up to date`` (left as it was); ``would render`` (dry run); ``failed`` (see ``error``).
     ``frames`` counts frames written (or to write, in a dry run) out of the ``rows`` selected.
+    ``episodes`` are the episodes the video shows (the last one may be partial).
     """
 
     group: str
@@ -48,6 +51,7 @@ class OutputResult:
     seconds: float = 0.0
     skipped_rows: list[tuple[int, int]] = field(default_factory=list)
     error: str | None = None
+    episodes: tuple[Episode, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -90,11 +94,15 @@ class RenderReport:
 
     def summary(self) -> str:
         """The summary table, one row per output, then a totals line."""
-        rows = [
-            [r.path.name, r.status, f"{r.frames}/{r.rows}", _size(r.size), _secs(r), r.note()]
-            for r in self.results
-        ]
-        table = format_table(["output", "status", "frames", "size", "seconds", "note"], rows)
+        rows = []
+        for r in self.results:
+            shown = describe(r.episodes)
+            rows.append(
+                [r.path.name, r.status, f"{r.frames}/{r.rows}", _size(r.size), _secs(r),
+                 shown["episodes"], shown["return"], shown["success"], r.note()]
+            )  # fmt: skip
+        headers = ["output", "status", "frames", "size", "seconds", "episodes", "return"]
+        table = format_table([*headers, "success", "note"], rows)
         counts: dict[str, int] = {}
         for r in self.results:
             counts[r.status] = counts.get(r.status, 0) + 1
