@@ -451,11 +451,16 @@ def base_job(args: argparse.Namespace, name: str, size: int, steps: int, policy:
     }  # fmt: skip
 
 
+def steps_at(size: int, steps: int) -> int:
+    """Steps per rollout at ``size``: a third at 960x960 and up (a step costs ~3x 480's)."""
+    return max(8, steps // 3) if size >= 960 else steps
+
+
 def run_rollouts(args: argparse.Namespace, workdir: Path) -> tuple[list, list]:
     """The main table and the goals, one size after the other."""
     rows, goals = [], []
     for size in args.sizes:
-        steps = args.steps // 2 if size >= 960 else args.steps
+        steps = steps_at(size, args.steps)
         jobs = [base_job(args, name, size, steps, "scripted") for name in STRATEGIES]
         results = alternate(jobs, args.repeats, workdir)
         rows += rollout_rows(size, results)
@@ -480,10 +485,10 @@ def run_memory(args: argparse.Namespace, workdir: Path) -> list[list[str]]:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 480, 960])
-    parser.add_argument("--steps", type=int, default=100, help="steps per rollout (960: half)")
+    parser.add_argument("--steps", type=int, default=80, help="steps per rollout (960: a third)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory-size", type=int, default=256)
-    parser.add_argument("--memory-steps", type=int, nargs=2, default=[60, 240])
+    parser.add_argument("--memory-steps", type=int, nargs=2, default=[40, 160])
     parser.add_argument(
         "--chunk-frames", type=int, default=None, help="store chunk rows (default: the writer's)"
     )
@@ -515,8 +520,8 @@ def main() -> None:
     lengths = [f"peak RSS MiB, {n}-step episodes" for n in args.memory_steps]
     print("\n" + markdown_table(["strategy", *lengths, "growth MiB"], memory))
     print(
-        f"\n{args.steps} steps per rollout (960: {args.steps // 2}), {args.repeats} repeats "
-        f"(medians), memory at {args.memory_size}x{args.memory_size}; "
+        f"\n{args.steps} steps per rollout (960: {steps_at(960, args.steps)}), "
+        f"{args.repeats} repeats (medians), memory at {args.memory_size}x{args.memory_size}; "
         f"{time.perf_counter() - started:.0f} s; load average before: {load_before}, "
         f"after: {load_average()}"
     )
