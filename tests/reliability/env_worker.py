@@ -6,8 +6,9 @@
 append it prints one line, flushed, so the parent knows exactly what the writer was handed
 before a kill::
 
-    <rows appended> <time.monotonic()> <writer.committed_rows> <queue high water> <digest env0> <digest env1>
+    <rows appended> <time.monotonic()> <writer.committed_rows> <queue high water> <digests>
 
+with one digest per env.
 The digests (:func:`frame_digest`) let the parent check every stored row bit for bit.
 """
 

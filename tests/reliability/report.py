@@ -103,6 +103,10 @@ def _figures(observations: list[Observation]) -> list[tuple[str, str]]:
     return rows
 
 
+TRIAL_COLUMNS = ["trial", "killed after (s)", "appended", "committed", "stored", "lost", "bound",
+                 "MP4 frames", "result"]  # fmt: skip
+
+
 def _trial_rows(observations: list[Observation]) -> list[list[Any]]:
     rows = []
     for o in observations:
@@ -144,31 +148,20 @@ def markdown(observations: list[Observation], seconds: float) -> str:
             ["case", "observed behaviour", "result"],
             [[o.case, o.observed, o.outcome] for o in cases],
         )
-    trials = _trial_rows(observations)
+    trials = [o.figures for o in observations if o.figures.get("kill_trial")]
     if trials:
         lines += [
             "",
             "## SIGKILL trials",
             "",
-            "Rows are env steps (each holds one frame per camera of each of the worker's 2 envs). "
-            "*committed* is the writer's own `committed_rows` in the last line the worker printed "
-            "before the kill: stored rows below it would be a silent loss. The *bound* is the "
-            "documented one: the rows appended in the last `flush_interval` seconds (plus 1 s for "
-            "the write itself on a busy machine) plus the write queue's high-water mark in chunks.",
+            f"Rows are env steps (each holds one frame per camera of each of the worker's "
+            f"{trials[0]['envs']} envs). *committed* is the writer's own `committed_rows` in the "
+            "last line the worker printed before the kill: stored rows below it would be a "
+            "silent loss. The *bound* is the documented one: the rows appended in the last "
+            f"`flush_interval` ({trials[0]['flush_interval_s']:g} s) plus "
+            f"{trials[0]['slack_s']:g} s for the write itself on a busy machine, plus the "
+            "write queue's high-water mark in chunks.",
             "",
-            *_table(
-                [
-                    "trial",
-                    "killed after (s)",
-                    "appended",
-                    "committed",
-                    "stored",
-                    "lost",
-                    "bound",
-                    "MP4 frames",
-                    "result",
-                ],
-                trials,
-            ),  # fmt: skip
+            *_table(TRIAL_COLUMNS, _trial_rows(observations)),
         ]
     return "\n".join(lines) + "\n"

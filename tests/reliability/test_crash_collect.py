@@ -117,6 +117,7 @@ def test_sigkill_at_a_random_moment_keeps_every_committed_row(killed, rendered, 
         kill_trial=True, killed_after_s=worker.delay, appended=worker.appended,
         committed_reported=committed, stored=stored, lost_rows=lost, envs=NUM_ENVS,
         bound_rows=worker.bound_rows(chunk_rows), mp4_frames=videos,
+        flush_interval_s=FLUSH_INTERVAL, slack_s=WRITE_SLACK,
         silent_losses=max(0, committed - stored) * NUM_ENVS + wrong,
     )  # fmt: skip
     assert worker.exit_status == -signal.SIGKILL

@@ -50,9 +50,10 @@ def chunk(store: Path, camera: str = "zed", index: int = 2) -> Path:
     return victim(store, "cameras", camera, "c", str(index), "0", "0", "0")
 
 
-def edit_json(path: Path, edit: Callable[[dict], None]) -> None:
+def edit_attrs(path: Path, edit: Callable[[dict], object]) -> None:
+    """Change the attributes in a ``zarr.json`` in place."""
     meta = json.loads(path.read_text())
-    edit(meta)
+    edit(meta["attributes"])
     path.write_text(json.dumps(meta))
 
 
@@ -99,7 +100,9 @@ CASES = {
     "zero-length chunk file": Damage(
         lambda s: chunk(s).write_bytes(b""), "partial", 32, ROW_DAMAGE, 1, 1
     ),
-    "garbage bytes in a chunk": Damage(lambda s: garbage(chunk(s)), "partial", 32, ROW_DAMAGE, 1, 1),
+    "garbage bytes in a chunk": Damage(
+        lambda s: garbage(chunk(s)), "partial", 32, ROW_DAMAGE, 1, 1
+    ),
     "deleted chunk file": Damage(
         lambda s: chunk(s).unlink(), "partial", 32, "chunk files missing for rows 16:24", 1, 1
     ),
@@ -128,7 +131,7 @@ CASES = {
         "failed", None, f"group '{VICTIM}': metadata unreadable", 1, 1,
     ),
     "group attributes without committed_rows": Damage(
-        lambda s: edit_json(victim(s, "zarr.json"), lambda m: m["attributes"].pop("committed_rows")),
+        lambda s: edit_attrs(victim(s, "zarr.json"), lambda a: a.pop("committed_rows")),
         "failed", None, f"group '{VICTIM}': attributes incomplete", 1, 1,
     ),
     "a camera array shorter than the committed rows": Damage(
@@ -136,9 +139,7 @@ CASES = {
         "partial", 16, "has 20 rows, fewer than the 40 committed", 1, 1,
     ),
     "committed_rows beyond every array": Damage(
-        lambda s: edit_json(
-            victim(s, "zarr.json"), lambda m: m["attributes"].update(committed_rows=ROWS + 16)
-        ),
+        lambda s: edit_attrs(victim(s, "zarr.json"), lambda a: a.update(committed_rows=ROWS + 16)),
         "partial", ROWS, "has 40 rows, fewer than the 56 committed", 1, 1,
     ),
     "stray *.partial files (left by a SIGKILL)": Damage(
@@ -151,7 +152,7 @@ CASES = {
         lambda s: garbage(s / "zarr.json"), None, None, "is not a readable zarr group", 2, 2
     ),
     "unknown format version": Damage(
-        lambda s: edit_json(s / "zarr.json", lambda m: m["attributes"]["evalframes"].update(version=99)),
+        lambda s: edit_attrs(s / "zarr.json", lambda a: a["evalframes"].update(version=99)),
         None, None, "store format version 99; this evalframes reads version 1", 2, 2,
     ),
 }  # fmt: skip
