@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from distributed import Client, get_task_stream
-from test_render_helpers import decode, write_store
+from test_render_helpers import composed, decode, psnr, write_store
 
 import render.job
 from render import render_store
@@ -112,3 +112,18 @@ def test_unreachable_scheduler_is_a_usage_error(tmp_path, capsys, monkeypatch):
     assert main([str(store), str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert "cannot connect to the Dask scheduler at 'tcp://127.0.0.1:9'" in err
+
+
+def test_segments_of_one_long_group_run_on_both_workers(tmp_path, scheduler):
+    """One group, two single-thread workers: the automatic cut gives each worker a segment."""
+    store = write_store(tmp_path / "frames.zarr", rows=1000, cameras={"zed": (32, 32)})
+    with Client(scheduler) as client, get_task_stream(client) as stream:
+        report = render_store(store, tmp_path / "out", scheduler=scheduler, encoder_threads=1)
+    assert report.ok, report.summary()
+    segments = [t for t in stream.data if t["key"].startswith("segment-")]
+    assert len(segments) == 2 and len({t["worker"] for t in segments}) == 2
+    assert [t["key"].split("-")[0] for t in stream.data].count("join") == 1
+    video = decode(report.outputs[0])
+    (stored,) = composed(store, "rank0_gpu1_env0")
+    assert len(video) == 1000
+    assert psnr(video[495:505], stored[495:505]) >= 32  # around the join (crf 23, 32x32)

@@ -105,3 +105,47 @@ def ffmpeg_children() -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             continue
     return alive
+
+
+Episodes = list[tuple[int, str | None]]  # (length, "terminated" / "truncated" / None: cut off)
+
+
+def write_episode_store(
+    path: Path,
+    episodes: list[Episodes],
+    *,
+    rank: int = 0,
+    cameras: dict[str, tuple[int, int]] = CAMERAS,
+    fps: float = 10,
+    success: bool = True,
+) -> Path:
+    """One writer (``rank``), one env per list in ``episodes``, each played out as given.
+
+    Every row has reward 0.5; with ``success``, ``info/success`` is true on the last row of
+    each terminated episode (so success agrees with termination). Every env must have the
+    same number of rows (they share the writer's steps).
+    """
+    rows = {sum(length for length, _ in env) for env in episodes}
+    assert len(rows) == 1, "every env of one writer has the same number of rows"
+    flags = [_episode_flags(env) for env in episodes]
+    with FrameWriter(path, rank=rank, gpu=rank, num_envs=len(episodes), fps=fps) as writer:
+        for step in range(rows.pop()):
+            frames = {
+                cam: np.stack(
+                    [scene(h, w, step, seed=rank * 10 + e * 3 + c) for e in range(len(episodes))]
+                )
+                for c, (cam, (h, w)) in enumerate(cameras.items())
+            }
+            terminated = [f[step] == "terminated" for f in flags]
+            truncated = [f[step] == "truncated" for f in flags]
+            info = {"success": terminated} if success else None
+            writer.append(frames, reward=0.5, terminated=terminated, truncated=truncated, info=info)
+    return path
+
+
+def _episode_flags(episodes: Episodes) -> list[str | None]:
+    """Per row: how the episode ends on that row, or None."""
+    flags: list[str | None] = []
+    for length, end in episodes:
+        flags += [None] * (length - 1) + [end]
+    return flags
