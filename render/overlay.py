@@ -67,7 +67,8 @@ BORDER_FRACTION = 0.02  # of the frame's shorter side: the outcome border's widt
 BADGE_SECONDS = 1.0  # the outcome border and word stay this long at an episode's end
 SUCCESS, FAILURE = 1, 2  # values of the "outcome" column
 TEXT = (255, 255, 255)
-COLOURS = {SUCCESS: (40, 200, 40), FAILURE: (220, 40, 40)}
+COLOURS = {SUCCESS: (40, 200, 40), FAILURE: (220, 40, 40)}  # of the border
+TEXT_COLOURS = {SUCCESS: (110, 240, 110), FAILURE: (255, 110, 110)}  # lighter: read on the band
 TOP_FIELDS = ("episode", "step", "end")
 BOTTOM_FIELDS = ("reward", "return")  # then the extra info keys
 HIDDEN_FIELDS = ("outcome",)  # drawn as the border and the colour of "end"
@@ -230,7 +231,7 @@ class Overlay:
             for name in fields:
                 text = field_text(name, self.columns[name][index])
                 if text:
-                    colour = COLOURS.get(outcome, TEXT) if name == "end" else TEXT
+                    colour = TEXT_COLOURS.get(outcome, TEXT) if name == "end" else TEXT
                     draw.text((x, y), text, font=face, fill=colour)
                     x += face.getlength(text) + gap
         region[...] = np.asarray(image)
