@@ -1,7 +1,7 @@
 """How fast the renderer turns a frame store into videos, next to bare ffmpeg, in one run.
 
-Three measurements, each a median over ``--repeats`` runs taken alternately after a warm-up
-(so machine load hits both sides alike):
+Four measurements, each a median over ``--repeats`` runs taken alternately (so machine load
+hits both sides alike), after a warm-up run of each but in part 4:
 
 1. **one group** at each ``--sizes`` (square frames, one camera): frames per second of
    ``render_store`` (what ``python -m render`` runs, minus interpreter start-up) against bare
@@ -13,24 +13,32 @@ Three measurements, each a median over ``--repeats`` runs taken alternately afte
 3. **1 -> 2 Dask workers** (local cluster), one x264 thread per worker (``encoder_threads=1``),
    on the same four groups; next to it, the same for bare ffmpeg (one vs two ``-threads 1``
    encodes at a time), which is what the machine allows. Goal: >= 1.7x.
+4. **one long group** (``--long-frames`` frames at ``--long-size``): encoded whole vs cut into
+   segments encoded in parallel and joined (``segment_frames``), on 2 Dask workers with one
+   x264 thread each (goal: >= 1.6x, identical frame count), and with ffmpeg's default threads
+   on the threaded scheduler, automatic cut (goal: not slower than whole, >= 1.0x). Frames are
+   generated and written step by step (a 2000-frame 480x480 group is 1.4 GB raw); no warm-up
+   run: a 32-frame render pays the process's one-time costs first.
 
 Frames are real MuJoCo tabletop frames when ``collect.envs`` and MuJoCo are available, else
 smooth synthetic scenes with sensor noise (``--content``).
 
     python benchmarks/bench_render.py                                   # 256 480 960, 3 repeats
     python benchmarks/bench_render.py --sizes 256 --frames 60 --repeats 1 --group-size 256
+    python benchmarks/bench_render.py --parts long --repeats 1            # part 4 alone
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +46,7 @@ import numpy as np
 from collect import FrameWriter
 from render import RenderOptions, render_store
 from render.encode import ffmpeg_command, start_ffmpeg
+from render.mp4 import count_frames
 from render.report import format_table
 
 DEFAULTS = RenderOptions()
@@ -46,13 +55,13 @@ DEFAULTS = RenderOptions()
 # ----------------------------------------------------------------------------- frames
 
 
-def synthetic_frames(size: int, envs: int, count: int) -> np.ndarray:
-    """``(envs, count, size, size, 3)`` smooth moving scenes with mild sensor noise."""
+def synthetic_steps(size: int, envs: int, count: int) -> Iterator[np.ndarray]:
+    """``count`` steps of ``(envs, size, size, 3)`` smooth moving scenes with sensor noise."""
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:size, 0:size] / size
-    out = np.empty((envs, count, size, size, 3), np.uint8)
-    for e in range(envs):
-        for t in range(count):
+    for t in range(count):
+        out = np.empty((envs, size, size, 3), np.uint8)
+        for e in range(envs):
             phase = t * 0.04 + e * 1.3
             blobs = sum(
                 np.exp(
@@ -69,42 +78,53 @@ def synthetic_frames(size: int, envs: int, count: int) -> np.ndarray:
             )
             frame = base + 0.4 * blobs[..., None] * np.array([0.9, 0.3, 0.2])
             frame = frame * 255 + rng.normal(0, 2, frame.shape)
-            out[e, t] = np.clip(frame, 0, 255).astype(np.uint8)
-    return out
+            out[e] = np.clip(frame, 0, 255).astype(np.uint8)
+        yield out
 
 
-def mujoco_frames(size: int, envs: int, count: int) -> np.ndarray:
-    """``(envs, count, size, size, 3)`` head-camera frames of the MuJoCo tabletop env."""
+def mujoco_steps(size: int, envs: int, count: int) -> Iterator[np.ndarray]:
+    """``count`` steps of ``(envs, size, size, 3)`` head-camera frames of the MuJoCo tabletop."""
     from collect.adapters import batches_to_numpy, to_camera_batches
     from collect.envs import make_env, make_policy
 
     env = make_env("mujoco_tabletop", envs, seed=0, image_size=size, tensor=False)
-    policy = make_policy("scripted", env)
-    obs = env.reset(seed=0)
-    steps = []
-    for _ in range(count):
-        obs, *_ = env.step(policy(obs))
-        steps.append(batches_to_numpy(to_camera_batches(obs, envs))["zed"])
-    env.close()
-    return np.ascontiguousarray(np.stack(steps, axis=1))
+    try:
+        policy = make_policy("scripted", env)
+        obs = env.reset(seed=0)
+        for _ in range(count):
+            obs, *_ = env.step(policy(obs))
+            yield batches_to_numpy(to_camera_batches(obs, envs))["zed"]
+    finally:
+        env.close()
 
 
-def make_frames(content: str, size: int, envs: int, count: int) -> tuple[np.ndarray, str]:
+def make_steps(content: str, size: int, envs: int, count: int) -> tuple[Iterator[np.ndarray], str]:
+    """Steps of ``(envs, size, size, 3)`` frames of the requested content, and its kind."""
     if content in ("auto", "mujoco"):
         os.environ.setdefault("MUJOCO_GL", "egl")
         try:
-            return mujoco_frames(size, envs, count), "mujoco"
+            steps = mujoco_steps(size, envs, count)
+            first = next(steps)  # starts the env: ImportError here without MuJoCo
+            return itertools.chain([first], steps), "mujoco"
         except ImportError:
             if content == "mujoco":
                 raise
-    return synthetic_frames(size, envs, count), "synthetic"
+    return synthetic_steps(size, envs, count), "synthetic"
 
 
-def write_store(path: Path, frames: np.ndarray, fps: float) -> Path:
-    """One group per env, camera ``zed``: the stored frames are exactly ``frames``."""
-    with FrameWriter(path, num_envs=frames.shape[0], fps=fps) as writer:
-        for t in range(frames.shape[1]):
-            writer.append({"zed": frames[:, t]})
+def make_frames(content: str, size: int, envs: int, count: int) -> tuple[np.ndarray, str]:
+    """``(envs, count, size, size, 3)`` frames in memory (for the bare ffmpeg encodes)."""
+    steps, kind = make_steps(content, size, envs, count)
+    return np.ascontiguousarray(np.stack(list(steps), axis=1)), kind
+
+
+def write_store(path: Path, steps: Iterable[np.ndarray], fps: float) -> Path:
+    """One group per env, camera ``zed``: the stored frames are exactly the steps' frames."""
+    steps = iter(steps)
+    first = next(steps)
+    with FrameWriter(path, num_envs=first.shape[0], fps=fps) as writer:
+        for frames in itertools.chain([first], steps):
+            writer.append({"zed": frames})
     return path
 
 
@@ -144,13 +164,13 @@ def render_once(store: Path, out: Path, **options) -> float:
     return seconds
 
 
-def medians(repeats: int, *runs: Callable[[], float]) -> list[float]:
+def medians(repeats: int, *runs: Callable[[], float], warm_up: bool = True) -> list[float]:
     """Median seconds of each run, alternating them ``repeats`` times after one warm-up each.
 
     The warm-up pays what a process pays once, not per render (imports, ffmpeg's encoder
     probe, the page cache of the store), as for a long-lived caller like the eval runner.
     """
-    for run in runs:
+    for run in runs if warm_up else ():
         run()
     times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
@@ -172,7 +192,7 @@ def row(
 
 def one_group(args: argparse.Namespace, work: Path, size: int) -> list[str]:
     frames, content = make_frames(args.content, size, 1, args.frames)
-    store = write_store(work / f"one{size}.zarr", frames, args.fps)
+    store = write_store(work / f"one{size}.zarr", frames.swapaxes(0, 1), args.fps)
     bare, rendered = medians(
         args.repeats,
         lambda: bare_encode([frames[0]], work, args.fps, None),
@@ -185,7 +205,7 @@ def many_groups(args: argparse.Namespace, work: Path) -> list[list[str]]:
     """``--groups`` groups: render vs as many bare encodes in parallel; then 1 -> 2 workers."""
     size = args.group_size
     frames, content = make_frames(args.content, size, args.groups, args.frames)
-    store = write_store(work / "groups.zarr", frames, args.fps)
+    store = write_store(work / "groups.zarr", frames.swapaxes(0, 1), args.fps)
     total = frames.shape[0] * frames.shape[1]
     bare, rendered = medians(
         args.repeats,
@@ -211,6 +231,37 @@ def many_groups(args: argparse.Namespace, work: Path) -> list[list[str]]:
     ]
 
 
+def long_group(args: argparse.Namespace, work: Path) -> list[list[str]]:
+    """One long group, whole vs segmented: 2 workers x 1 x264 thread, then default threads."""
+    size, count = args.long_size, args.long_frames
+    steps, content = make_steps(args.content, size, 1, count)
+    store = write_store(work / "long.zarr", steps, args.fps)
+    render_once(store, work / "warm", groups="*", size=(32, 32))  # imports, encoder probe
+    half = -(-count // 2)  # two segments: one per worker
+    outputs = {name: work / name for name in ("whole1", "cut1", "whole", "cut")}
+    whole1, cut1, whole, cut = medians(
+        args.repeats,
+        lambda: render_once(store, outputs["whole1"], workers=2, encoder_threads=1,
+                            segment_frames=0),
+        lambda: render_once(store, outputs["cut1"], workers=2, encoder_threads=1,
+                            segment_frames=half),
+        lambda: render_once(store, outputs["whole"], segment_frames=0),
+        lambda: render_once(store, outputs["cut"]),  # automatic: cut for the 2 cores
+        warm_up=False,
+    )  # fmt: skip
+    counts = {name: count_frames(next(path.glob("*.mp4"))) for name, path in outputs.items()}
+    same = "yes" if set(counts.values()) == {count} else f"no: {counts}"
+
+    def row(case: str, whole_s: float, cut_s: float, goal: str) -> list[str]:
+        fps = f"{count / whole_s:.1f}", f"{count / cut_s:.1f}"
+        return [case, str(size), content, str(count), *fps, f"{whole_s / cut_s:.2f}x", same, goal]
+
+    return [
+        row("2 workers, x264 1 thread", whole1, cut1, ">= 1.6x"),
+        row("threads, x264 default threads", whole, cut, ">= 1.0x"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 480, 960])
@@ -220,17 +271,30 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--content", choices=["auto", "mujoco", "synthetic"], default="auto")
+    parser.add_argument("--long-frames", type=int, default=2000, help="frames of the long group")
+    parser.add_argument("--long-size", type=int, default=480)
+    parser.add_argument(
+        "--parts", nargs="+", choices=["one", "many", "long"], default=["one", "many", "long"]
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_render_"))
     try:
-        rows = [one_group(args, work, size) for size in args.sizes] + many_groups(args, work)
+        rows = [one_group(args, work, size) for size in args.sizes if "one" in args.parts]
+        rows += many_groups(args, work) if "many" in args.parts else []
+        long_rows = long_group(args, work) if "long" in args.parts else []
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    headers = ["case", "size", "content", "bare ffmpeg fps", "render fps", "render/bare", "goal"]
-    print(format_table(headers, rows))
+    if rows:
+        headers = ["case", "size", "content", "bare ffmpeg fps", "render fps", "render/bare"]
+        print(format_table([*headers, "goal"], rows))
+    if long_rows:
+        headers = ["segments: one long group", "size", "content", "frames", "whole fps"]
+        headers += ["segmented fps", "speed-up", "same frame count", "goal"]
+        print(("\n" if rows else "") + format_table(headers, long_rows))
+    frames = f"{args.frames} frames per group" if rows else f"{args.long_frames} frames"
     print(
-        f"\n{args.frames} frames per group, {args.repeats} repeats (medians), "
+        f"\n{frames}, {args.repeats} repeats (medians), "
         f"{DEFAULTS.codec} crf {DEFAULTS.crf} preset {DEFAULTS.preset}, {os.cpu_count()} CPUs; "
         f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )

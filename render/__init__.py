@@ -6,9 +6,16 @@
 * :mod:`render.compose`: layouts (``behavior``, ``hstack``, ``grid``, ``separate``);
 * :mod:`render.reader`: blocks of rows through collect's reader, read ahead in a thread;
 * :mod:`render.encode`: one ffmpeg process per video, atomic output, checked frame count;
-* :mod:`render.plan`: which videos to write and which are up to date;
+* :mod:`render.plan`: which videos to write (per env, per camera, per episode) and which are
+  up to date;
+* :mod:`render.episodes`: episodes, returns and success, as the overlay, summary and gallery
+  show them;
+* :mod:`render.overlay`: text and outcome borders drawn on the frames (``--overlay``);
+* :mod:`render.mosaic`: every env tiled in one extra video (``--mosaic``);
 * :mod:`render.pipeline`: rendering one video (the Dask task);
+* :mod:`render.segments`: long videos cut into segments encoded in parallel, joined by copy;
 * :mod:`render.job`: the Dask graph on threads, a local cluster or a remote scheduler;
+* :mod:`render.gallery`: ``index.html`` and posters (``--gallery``);
 * :mod:`render.report`: results, the summary table and ``--list``;
 * :mod:`render.api` and :mod:`render.cli`: the two entry points.
 """
