@@ -30,6 +30,7 @@ as on a cluster where each Dask worker owns a core) however many workers there a
 
 from __future__ import annotations
 
+import glob
 import itertools
 import logging
 import math
@@ -82,8 +83,13 @@ def split_rows(rows: tuple[int, int], count: int) -> list[tuple[int, int]]:
 
 
 def split(plan: VideoPlan, count: int) -> list[VideoPlan]:
-    """The plans of ``count`` segments of ``plan``, written under ``OUT/.render/segments/``."""
+    """The plans of ``count`` segments of ``plan``, written under ``OUT/.render/segments/``.
+
+    Segment files a killed render of the same video left there are removed first.
+    """
     folder = plan.path.parent / SIDECAR_DIR / SEGMENT_DIR
+    for leftover in folder.glob(f"{glob.escape(plan.path.stem)}.*"):
+        leftover.unlink(missing_ok=True)
     token = uuid.uuid4().hex[:8]  # two renders of the same output never share segment files
     return [
         plan.with_rows(a, b, folder / f"{plan.path.stem}.{token}.{i:03d}.mp4")

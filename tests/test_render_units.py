@@ -39,7 +39,9 @@ def frames(count: int, h: int = 48, w: int = 64) -> np.ndarray:
 def test_options_json_round_trip():
     options = RenderOptions(
         size=(320, 240), fps=12.5, crf=18, cameras=["zed", "left_realsense"],
-        layout={"id": "grid", "columns": 2}, groups="rank1_*", workers=2,
+        layout={"id": "grid", "columns": 2}, groups="rank1_*", workers=2, overlay=True,
+        overlay_keys=["success", "episode.success_once"], split_episodes=True, mosaic=True,
+        gallery=True, segment_frames=300,
     )  # fmt: skip
     config = json.loads(json.dumps(options.get_config()))
     assert RenderOptions.from_config(config) == options
@@ -65,6 +67,8 @@ def test_only_output_options_are_in_the_fingerprint_config():
         ({"encoder_threads": -2}, r"encoder_threads must be a positive integer"),
         ({"cameras": []}, r"cameras must name at least one camera"),
         ({"layout": "grd"}, r"unknown layout 'grd'; choose from behavior, grid, hstack, separate"),
+        ({"segment_frames": -1}, r"segment_frames must be a positive integer, 0 \(never cut\)"),
+        ({"segment_frames": True}, r"segment_frames must be .* Got True instead\."),
     ],
 )
 def test_invalid_options_say_what_and_how(kwargs, message):
