@@ -60,6 +60,8 @@ def _graph(
     """One delayed result per plan, with keys that name the output.
 
     A plan that is cut into segments becomes its segment tasks and the join that needs them.
+    A plan that reads many groups (the mosaic) is as much work as all the others together, so
+    it is cut as if it were the only video: its pieces then fill the workers' idle time.
     """
     token = uuid.uuid4().hex[:8]
     render = dask.delayed(render_output, pure=False)
@@ -68,8 +70,9 @@ def _graph(
     tasks = []
     for plan in plans:
         name = f"{plan.path.stem}-{token}"
+        outputs = 1 if plan.sources > 1 else len(plans)
         count = segment_count(
-            plan.frame_count, options.segment_frames, outputs=len(plans), slots=slots
+            plan.frame_count, options.segment_frames, outputs=outputs, slots=slots
         )
         if count == 1:
             tasks.append(render(plan, progress, dask_key_name=f"render-{name}"))

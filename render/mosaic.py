@@ -67,6 +67,10 @@ class MosaicPlan(VideoPlan):
     def picture_size(self) -> tuple[int, int]:
         return self.width, self.height
 
+    @property
+    def sources(self) -> int:
+        return len(self.cells)
+
     def pictures(self) -> Pictures:
         groups = {cell.group: open_group(self.store, cell.group) for cell in self.cells}
         labels = {cell.group: text_sprite(cell.label, self.font_size) for cell in self.cells}

@@ -55,7 +55,10 @@ __all__ = [
     "SUCCESS",
     "Overlay",
     "TextBand",
+    "field_text",
     "font",
+    "font_size",
+    "info_texts",
     "overlay_columns",
     "text_sprite",
 ]
@@ -70,8 +73,8 @@ TEXT = (255, 255, 255)
 COLOURS = {SUCCESS: (40, 200, 40), FAILURE: (220, 40, 40)}  # of the border
 TEXT_COLOURS = {SUCCESS: (110, 240, 110), FAILURE: (255, 110, 110)}  # lighter: read on the band
 TOP_FIELDS = ("episode", "step", "end")
-BOTTOM_FIELDS = ("reward", "return")  # then the extra info keys
-HIDDEN_FIELDS = ("outcome",)  # drawn as the border and the colour of "end"
+BOTTOM_FIELDS = ("reward", "return")  # then the info keys, as "info/<key>" columns
+INFO = "info/"  # prefix of the info keys' columns (a key may be called "return" too)
 
 
 @lru_cache
@@ -105,7 +108,8 @@ def overlay_columns(
     }
     badge = max(1, round(fps * BADGE_SECONDS))
     for e in episodes:
-        columns["return"][e.start : e.stop] = np.nancumsum(reward[e.start : e.stop])
+        rows = slice(e.start, e.stop)
+        columns["return"][rows] = np.nan if e.reward is None else np.nancumsum(reward[rows])
         if e.partial or e.success is None:
             continue
         last_second = slice(max(e.start, e.stop - badge), e.stop)
@@ -113,7 +117,7 @@ def overlay_columns(
         columns["end"][last_second] = "SUCCESS" if e.success else "FAILURE"
         columns["end"][e.stop - 1] = e.end.upper()
     for key in keys:
-        columns[key] = info_texts(group.scalar(key))
+        columns[INFO + key] = info_texts(group.scalar(key))
     return columns
 
 
@@ -128,7 +132,7 @@ def field_text(name: str, value: object) -> str:
     if name in ("reward", "return"):
         label = "r" if name == "reward" else "R"
         return f"{label} -" if math.isnan(value) else f"{label} {value:+.2f}"
-    return f"{name} {value}"  # an info key: see info_texts
+    return f"{name.removeprefix(INFO)} {value}"  # an info key: see info_texts
 
 
 def info_texts(values: np.ndarray) -> np.ndarray:
@@ -181,7 +185,7 @@ class Overlay:
         border = max(2, round(min(height, width) * BORDER_FRACTION))
         room = width - 2 * (_margin(size) + border)
         top = _pack(columns, TOP_FIELDS, size, room)
-        extra = tuple(k for k in columns if k not in _KNOWN)
+        extra = tuple(k for k in columns if k.startswith(INFO))
         bottom = _pack(columns, (*BOTTOM_FIELDS, *extra), size, room)
         # the bands make room for the border, so that it never hides text
         top_height, bottom_height = (
@@ -237,7 +241,6 @@ class Overlay:
         region[...] = np.asarray(image)
 
 
-_KNOWN = frozenset((*TOP_FIELDS, *BOTTOM_FIELDS, *HIDDEN_FIELDS))
 GAP = "  "  # between two fields of a line
 
 

@@ -89,6 +89,11 @@ class VideoPlan:
         return self.rows[1] - self.rows[0]
 
     @property
+    def sources(self) -> int:
+        """How many groups the video reads (its cost, next to a one-group video)."""
+        return 1
+
+    @property
     def picture_size(self) -> tuple[int, int]:
         """``(width, height)`` of the pictures given to the encoder."""
         raise NotImplementedError

@@ -10,6 +10,7 @@ import render.job
 from collect import open_store
 from render import EncodeError, RenderOptions, render_store
 from render.encode import VideoEncoder
+from render.mosaic import plan_mosaic
 from render.mp4 import count_frames, frame_durations
 from render.plan import plan_outputs
 from render.segments import join_videos, segment_count, split
@@ -95,6 +96,8 @@ def test_automatic_segments_only_when_workers_would_idle(tmp_path):
 
     assert keys(plans, slots=2) == ["render", "render"]  # one video per worker already
     assert keys(plans[:1], slots=2) == ["join"]  # one long video, two workers: cut in two
+    mosaic = plan_mosaic(open_store(store), plans, tmp_path / "out", RenderOptions())
+    assert keys([*plans, mosaic], slots=2) == ["render", "render", "join"]  # reads both groups
     assert segment_count(1000, None, outputs=1, slots=2) == 2
     assert segment_count(400, None, outputs=1, slots=8) == 1  # too short to pay off
     assert [p.rows for p in split(plans[0], 3)] == [(0, 333), (333, 667), (667, 1000)]

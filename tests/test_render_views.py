@@ -79,7 +79,7 @@ def test_overlay_text_scales_with_the_frame_and_fits(size):
         "return": np.array([-187.5]),
         "end": np.array(["TRUNCATED"], dtype=object),
         "outcome": np.array([2]),
-        "success": np.array(["no"], dtype=object),
+        "info/success": np.array(["no"], dtype=object),
     }
     overlay = Overlay.build(values, first_row=0, height=size, width=size)
     assert overlay.font_size == max(MIN_FONT, round(size * FONT_FRACTION))  # 9 px, 44 px
