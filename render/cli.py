@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"{', '.join(available_layouts())} (default: {DEFAULTS.layout}); "
         "separate writes one video per camera",
     )
-    extras = p.add_argument_group("what users look at")
+    extras = p.add_argument_group("views: overlay, episodes, mosaic, gallery, segments")
     extras.add_argument(
         "--overlay",
         action="store_true",
