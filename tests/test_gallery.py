@@ -14,6 +14,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -120,7 +121,8 @@ class Chromium:
         return reply["result"].get("value")
 
     def close(self) -> None:
-        self.proc.kill()
+        """Stop the browser and its helper processes (its own process group)."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self._commands.close()
         os.close(self._replies[0])
