@@ -281,7 +281,14 @@ def as_env_vector(value: Any, num_envs: int, name: str, dtype: Any) -> np.ndarra
     """A per-env vector from a scalar, sequence, numpy array or tensor (for reward etc.)."""
     if is_tensor(value):
         value = value.detach().cpu().numpy()
-    arr = np.asarray(value, dtype=dtype).reshape(-1)
+    try:
+        if np.asarray(value).dtype.kind in "USV":  # "yes" would be True, "0.5" a number
+            raise TypeError("text")
+        arr = np.asarray(value, dtype=dtype).reshape(-1)
+    except (TypeError, ValueError):
+        raise FrameInputError(
+            f"{name} must be numbers, one per env or one for all. Got {value!r:.80} instead."
+        ) from None
     if arr.size == 1 and num_envs != 1:
         arr = np.repeat(arr, num_envs)
     if arr.size != num_envs:

@@ -9,8 +9,9 @@ killed leaves them behind by design.
 
 Exit status: 0 when every group is healthy, 1 when some group is damaged, 2 when the path is
 not a readable frame store (missing, not zarr, another kind of zarr group, unreadable root
-metadata, unknown format version) or the command line is wrong. When only the root's metadata
-is unreadable the groups are still checked and listed, so you can see what is intact.
+metadata, unknown format version) or the command line is wrong (a ``--groups`` glob that
+matches none of the store's groups included). When only the root's metadata is unreadable the
+groups are still checked and listed, so you can see what is intact.
 
 >>> import tempfile, numpy as np
 >>> from collect import FrameWriter
@@ -106,6 +107,8 @@ def check_store(path: str | Path, pattern: str = "*", *, decode: bool = True) ->
             unrooted = FrameStore(path, root=None)  # type: ignore[arg-type]
             health.groups = _check_groups(unrooted, pattern, decode)
         return health
+    if not store.group_names(pattern) and store.group_names():  # a typo would check nothing
+        return StoreHealth(path, error=f"no group matches {pattern!r}")
     return StoreHealth(path, _check_groups(store, pattern, decode))
 
 

@@ -172,16 +172,18 @@ class FrameWriter:
         threads: int = 2,
     ) -> None:
         self.closed = True  # until construction succeeds
-        _check_positive(num_envs=num_envs, fps=fps)
-        _check_positive(flush_interval=flush_interval, max_buffer_mb=max_buffer_mb)
-        if chunk_frames is not None:
-            _check_positive(chunk_frames=chunk_frames)
-        if shard_frames is not None:
-            _check_positive(shard_frames=shard_frames)
+        if not isinstance(store, (str, os.PathLike)):
+            raise TypeError(f"store must be a path. Got {store!r} instead.")
+        # rank/gpu name the groups, which readers only list as rank<r>_gpu<g>_env<e>
+        _check_integers(0, rank=rank, gpu=gpu)
+        optional = {"chunk_frames": chunk_frames, "shard_frames": shard_frames}
+        given = {name: value for name, value in optional.items() if value is not None}
+        _check_integers(1, num_envs=num_envs, threads=threads, **given)
+        _check_positive(fps=fps, flush_interval=flush_interval, max_buffer_mb=max_buffer_mb)
         self.path = Path(store)
         self.rank, self.gpu, self.num_envs = int(rank), int(gpu), int(num_envs)
         self.fps = float(fps)
-        self.codec = get_codec(codec)
+        self.codec = _checked_codec(codec)
         self.keep_cameras = None if cameras is None else list(cameras)
         self.chunk_frames = chunk_frames
         self.shard_frames = shard_frames
@@ -677,7 +679,29 @@ def _fill_for(dtype: np.dtype) -> Any:
     return np.nan if dtype.kind == "f" else 0
 
 
-def _check_positive(**values: float) -> None:
+def _check_positive(**values: Any) -> None:
+    """Raise unless every value is a finite number above 0."""
     for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be positive. Got {value!r} instead.")
+        number = isinstance(value, (int, float, np.integer, np.floating))
+        if not (number and not isinstance(value, bool) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number. Got {value!r} instead.")
+
+
+def _check_integers(minimum: int, **values: Any) -> None:
+    """Raise unless every value is an integer of at least ``minimum``."""
+    for name, value in values.items():
+        integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if not (integer and value >= minimum):
+            kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise ValueError(f"{name} must be {kind}. Got {value!r} instead.")
+
+
+def _checked_codec(spec: str | Mapping[str, Any] | FrameCodec) -> FrameCodec:
+    """The codec, with its zarr codec chain built once so a bad setting fails here, not in
+    the background thread at the first write (``ValueError`` naming the codec)."""
+    codec = get_codec(spec)
+    try:
+        codec.zarr_codecs()
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"frame codec {codec.get_config()}: {e}") from e
+    return codec

@@ -7,6 +7,7 @@ Small on purpose; the frame patterns, writer child and render helpers of the mai
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,10 +15,12 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
@@ -152,3 +155,38 @@ def raised_in_our_code(error: BaseException) -> str:
     where = Path(frame.filename).resolve()
     assert any(where.is_relative_to(p) for p in PACKAGES), f"raised in {where}: {error!r}"
     return f"{where.relative_to(REPO)}:{frame.lineno}"
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str = "1m", *, read_only: bool = False) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` for the block; skips the test where it cannot
+    be mounted (not root, no ``mount``)."""
+    path.mkdir()
+    options = f"size={size}" + (",ro" if read_only else "")
+    mount = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]
+    try:
+        done = subprocess.run(mount, capture_output=True, text=True)
+    except OSError as e:
+        done = subprocess.CompletedProcess(mount, 1, "", str(e))
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@contextlib.contextmanager
+def unwritable_dir(path: Path) -> Iterator[Path]:
+    """A folder nobody may write into: mode 0500, or a read-only mount for root (whom
+    permissions do not stop)."""
+    if os.geteuid() == 0:
+        with tmpfs(path, read_only=True):
+            yield path
+        return
+    path.mkdir()
+    path.chmod(0o500)
+    try:
+        yield path
+    finally:
+        path.chmod(0o700)

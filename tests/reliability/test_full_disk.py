@@ -12,36 +12,17 @@ import contextlib
 import re
 import resource
 import signal
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chaos import WRITER_CHILD, Child, one_line, raised_in_our_code
+from chaos import WRITER_CHILD, Child, one_line, raised_in_our_code, tmpfs
 from framegen import assert_group_matches, pattern_batch
 
 from collect import FrameWriter, WriterError, open_store
 
 ERROR = "collect.writer.WriterError"  # how the uncaught error ends the child's traceback
 COMMITTED = re.compile(r"rows up to (\d+) are committed and readable")
-
-
-@contextlib.contextmanager
-def small_tmpfs(path: Path, size: str = "1m") -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted at ``path`` for the duration of the block."""
-    path.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)]
-    try:
-        done = subprocess.run(mount, capture_output=True, text=True)
-    except OSError as e:
-        done = subprocess.CompletedProcess(mount, 1, "", str(e))
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def ignore_sigxfsz() -> None:
@@ -68,7 +49,7 @@ def record_until_full(store: Path, how: str) -> tuple[Child, int]:
 @pytest.mark.parametrize("how", ["tmpfs", "file-size limit"])
 def test_writer_raises_at_the_next_append_and_keeps_what_was_flushed(tmp_path, how, observe):
     with contextlib.ExitStack() as stack:
-        where = stack.enter_context(small_tmpfs(tmp_path / "disk")) if how == "tmpfs" else tmp_path
+        where = stack.enter_context(tmpfs(tmp_path / "disk")) if how == "tmpfs" else tmp_path
         store = where / "frames.zarr"
         child, status = record_until_full(store, how)
         raised = [x for x in child.stderr.splitlines() if x.startswith(ERROR)]
@@ -105,7 +86,7 @@ def fill(disk: Path) -> None:
 
 
 def test_writer_raises_at_close_when_the_last_flush_finds_the_disk_full(tmp_path, observe):
-    with small_tmpfs(tmp_path / "disk") as disk:
+    with tmpfs(tmp_path / "disk") as disk:
         writer = FrameWriter(disk / "frames.zarr", num_envs=2, chunk_frames=16, flush_interval=60)
         for step in range(20):  # one chunk written, 4 rows waiting in the buffer
             writer.append(pattern_batch(0, 2, step))
