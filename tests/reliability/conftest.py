@@ -4,8 +4,8 @@
   folder, so ``pytest -m reliability`` runs the suite alone and ``-m "not reliability"``
   leaves it out.
 * ``observe(part, case, observed, **figures)`` records one case for ``docs/reliability.md``.
-* When a session ran the whole suite (every module, nothing deselected), the page is
-  rewritten from the observations at the end (see ``report.py``).
+* When a session ran this suite alone and whole (every module, nothing deselected, no other
+  tests), ``docs/reliability.md`` is rewritten from the observations at the end (``report.py``).
 * ``RELIABILITY_TRIALS`` (default 20) sets the number of SIGKILL trials; more for a long run.
 * ``RELIABILITY_DOC=path`` writes the page to ``path`` after any run, even a partial one.
 """
@@ -43,11 +43,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
+    """The page is rewritten only by a run of this suite alone and whole (``pytest -m
+    reliability`` or ``pytest tests/reliability``), not by every run of the whole test suite
+    (which would leave the shared checkout's page modified after each)."""
     selected = sum(_ours(item) for item in session.items)
     every_module = {p.name for p in HERE.glob("test_*.py")} == _run.get("modules", set())
-    _run["full"] = (
-        every_module and selected == _run.get("collected") and not session.config.option.collectonly
-    )
+    alone_and_whole = selected == _run.get("collected") == len(session.items)
+    _run["full"] = every_module and alone_and_whole and not session.config.option.collectonly
     _run["started"] = time.monotonic()
 
 

@@ -33,9 +33,10 @@ class Observation:
     """One case: which part of the issue, what was tried, what happened, and its figures.
 
     Figures the summary reads: ``kill_trial`` (with ``lost_rows``, ``bound_rows``,
-    ``appended``, ``stored``, ``envs``, ``killed_after_s``, ``mp4_frames``),
-    ``damaged_case``, ``bad_input``, ``silent_losses`` (rows the writer had reported as
-    committed that were missing or wrong afterwards).
+    ``appended``, ``committed_reported``, ``stored``, ``envs``, ``killed_after_s``,
+    ``mp4_frames``, ``flush_interval_s``, ``slack_s``), ``damaged_case``, ``bad_input``,
+    ``silent_losses`` (rows or frames the writer had reported as committed, or a render as
+    complete, that were missing or wrong afterwards).
     """
 
     part: int
@@ -91,7 +92,10 @@ def _figures(observations: list[Observation]) -> list[tuple[str, str]]:
             "damaged-store cases survived",
             f"{sum(o.passed for o in damaged)} / {len(damaged)}",
         ),
-        ("bad inputs tried (clear one-line error)", f"{sum(o.passed for o in bad)} / {len(bad)}"),
+        (
+            "bad inputs: clear one-line error / tried",
+            f"{sum(o.passed for o in bad)} / {len(bad)}",
+        ),
         ("silent losses", f"{silent}"),
         (
             "cases: pass / known bugs (xfail) / fail",

@@ -234,3 +234,23 @@ def test_check_lists_every_group_even_when_the_root_is_unreadable(healthy_store,
                                   f"{str(store)!r} at path ''")  # fmt: skip
     assert out.strip().splitlines()[-1] == "3 groups: 2 ok, 1 damaged"
     assert "chunk files missing for rows 16:24" in out
+
+
+def test_check_without_decoding_sees_missing_files_but_not_bad_bytes(healthy_store, tmp_path,
+                                                                     capsys, observe):  # fmt: skip
+    store = tmp_path / "frames.zarr"
+    shutil.copytree(healthy_store, store)
+    garbage(chunk(store, index=1))
+    chunk(store, index=3).unlink()
+    quick = check_main([str(store), "--no-decode"])
+    quick_out = capsys.readouterr().out
+    full = check_main([str(store)])
+    full_out = capsys.readouterr().out
+    observe(
+        4, "python -m collect.check --no-decode (garbage chunk + deleted chunk)",
+        f"--no-decode: exit {quick}, {quick_out.count('    ')} problem (the missing file); "
+        f"decoding: exit {full}, {full_out.count('    ')} problems",
+    )  # fmt: skip
+    assert (quick, full) == (1, 1)
+    assert "chunk file missing for rows 24:32" in quick_out and "8:16" not in quick_out
+    assert "rows 8:16 unreadable" in full_out and "missing for rows 24:32" in full_out
