@@ -390,7 +390,7 @@ def test_render_into_an_unwritable_folder_is_one_usage_error(small_store, tmp_pa
     observe(
         6, "python -m render: OUT an unwritable folder",
         f"exit {status}; {failed} outputs failed one by one with "
-        f"`{' '.join(caplog.text.splitlines()[-1].split()[-4:])[:120]}`",
+        f"`{' '.join(caplog.text.splitlines()[-1].split()[-4:]).replace(str(out), 'OUT')[:120]}`",
         bad_input=True,
     )  # fmt: skip
     assert status == 2

@@ -26,7 +26,7 @@ from collect.check import check_store
 from collect.store import GroupReader, group_name
 
 FLUSH_INTERVAL = 0.1  # shorter than a 64-row chunk takes: kills land in partial-chunk rewrites
-WRITE_SLACK = 0.5  # seconds a commit may trail its rows on a busy, shared machine
+WRITE_SLACK = 0.75  # seconds a commit may trail its rows on a busy, shared machine
 MAX_KILL_DELAY = 2.0  # kills land 0-2 s after the first commit (many flush intervals)
 
 
