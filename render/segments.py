@@ -12,8 +12,12 @@ as on a cluster where each Dask worker owns a core) however many workers there a
 * **joining** (:func:`join_segments`): ffmpeg's concat demuxer with ``-c copy``, into a partial
   file renamed to the final name only after two checks on the MP4 index: exactly the frames
   the segments hold, and one duration for every frame (a gap or overlap at a join would show
-  as a different duration: a stutter). Then the sidecar is written, as for a whole video, and
-  the segment files are removed;
+  as a different duration: a stutter). The demuxer shifts each file by the durations of those
+  before it, which it takes from the MP4 header in whole milliseconds unless told: 1000
+  frames at 30 fps are 33.333... s, and the next file would start 0.3 ms early. So the list
+  gives each file's exact duration (frames / fps, in microseconds, from the cumulative frame
+  count so that rounding never adds up). Then the sidecar is written, as for a whole video,
+  and the segment files are removed;
 * **how many** (:func:`segment_count`): ``segment_frames=N`` cuts every video into pieces of
   about N frames; ``0`` never cuts; ``None`` (automatic) cuts only when there are fewer videos
   than parallel slots (Dask workers or threads), into at most ``slots // videos`` pieces of at
@@ -117,7 +121,7 @@ def join_segments(plan: VideoPlan, parts: Sequence[OutputResult]) -> OutputResul
             for span in r.skipped_rows:
                 extend_spans(skipped, *span)
         remove_sidecar(plan)
-        join_videos([r.path for r in parts], plan.path, frames)
+        join_videos([r.path for r in parts], plan.path, frames, plan.fps)
         write_sidecar(plan, frames=frames, complete=not skipped)
     except Exception as e:  # noqa: BLE001 - reported in the result, as render_output does
         log.error("%s failed: %s", plan.path.name, e)
@@ -130,15 +134,15 @@ def join_segments(plan: VideoPlan, parts: Sequence[OutputResult]) -> OutputResul
     return plan.result(status, frames=frames, skipped_rows=skipped, seconds=seconds)
 
 
-def join_videos(parts: Sequence[Path], path: Path, frames: int) -> None:
-    """Concatenate MP4 files into ``path`` without re-encoding; atomic and checked.
+def join_videos(parts: Sequence[Path], path: Path, frames: int, fps: float) -> None:
+    """Concatenate MP4 files of ``fps`` frames a second into ``path`` without re-encoding.
 
-    :class:`~render.encode.EncodeError` when ffmpeg fails or the result does not hold
-    exactly ``frames`` frames of one duration each.
+    Atomic and checked: :class:`~render.encode.EncodeError` when ffmpeg fails or the result
+    does not hold exactly ``frames`` frames of one duration each.
     """
     listing = path.parent / SIDECAR_DIR / SEGMENT_DIR / f"{path.stem}.{uuid.uuid4().hex}.txt"
     listing.parent.mkdir(parents=True, exist_ok=True)
-    listing.write_text("".join(f"file {_quoted(p.resolve())}\n" for p in parts))
+    listing.write_text(_concat_list(parts, fps))
     partial = partial_path(path)
     # the concat demuxer shifts each file's timestamps by the durations of those before it
     args = ["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v", "-c", "copy"]
@@ -161,6 +165,17 @@ def _check_even_timing(video: Path, name: str) -> None:
     if len({duration for _, duration in runs}) > 1:
         shown = ", ".join(f"{n} x {d}" for n, d in runs[:6])
         raise EncodeError(f"{name}: uneven frame durations after joining segments ({shown})")
+
+
+def _concat_list(parts: Sequence[Path], fps: float) -> str:
+    """The concat demuxer's input: each file with its exact duration (see the module doc)."""
+    lines, done, start = [], 0, 0
+    for part in parts:
+        done += mp4.count_frames(part)
+        stop = round(done * 1_000_000 / fps)  # microseconds, the demuxer's precision
+        lines += [f"file {_quoted(part.resolve())}", f"duration {stop - start}us"]
+        start = stop
+    return "\n".join(lines) + "\n"
 
 
 def _quoted(path: Path) -> str:

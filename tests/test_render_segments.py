@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_render_helpers import decode, psnr, write_episode_store, write_store
+from test_render_helpers import decode, psnr, scene, write_episode_store, write_store
 
 import render.job
 from collect import open_store
@@ -74,17 +74,25 @@ def test_a_failed_segment_fails_the_video_and_leaves_nothing(tmp_path, monkeypat
     assert not list(out.glob("*.mp4")) and not list(out.glob(".render/segments/*"))
 
 
-def test_join_checks_the_frame_count_atomically(tmp_path):
+def test_join_keeps_every_frame_duration_and_checks_the_count(tmp_path):
+    """At 30 fps, 50 frames last 1.666... s: the MP4 header's whole milliseconds would start
+    the next part 0.3 ms early (a frame of 502 ticks instead of 512) without exact durations."""
     parts = []
-    for i, count in enumerate((5, 7)):
-        with VideoEncoder(tmp_path / f"p{i}.mp4", 32, 32, fps=10) as encoder:
-            encoder.write(np.full((count, 32, 32, 3), 40 * i, np.uint8))
+    for i, count in enumerate((50, 70, 40)):
+        with VideoEncoder(tmp_path / f"p{i}.mp4", 64, 48, fps=30) as encoder:
+            encoder.write(np.stack([scene(48, 64, t, seed=i) for t in range(count)]))
         parts.append(encoder.path)
-    join_videos(parts, tmp_path / "joined.mp4", 12)
-    assert count_frames(tmp_path / "joined.mp4") == 12
-    with pytest.raises(EncodeError, match=r"bad\.mp4: the encoded file has 12 frames, expected 13"):
-        join_videos(parts, tmp_path / "bad.mp4", 13)
-    assert sorted(p.name for p in tmp_path.glob("*.mp4")) == ["joined.mp4", "p0.mp4", "p1.mp4"]
+    join_videos(parts, tmp_path / "joined.mp4", 160, 30)
+    assert frame_durations(tmp_path / "joined.mp4") == [(160, 512)]  # 15360 ticks a second
+    assert len(decode(tmp_path / "joined.mp4")) == 160
+    with pytest.raises(
+        EncodeError, match=r"bad\.mp4: the encoded file has 160 frames, expected 161"
+    ):
+        join_videos(parts, tmp_path / "bad.mp4", 161, 30)
+    assert sorted(p.name for p in tmp_path.glob("*.mp4")) == [
+        "joined.mp4",
+        *(p.name for p in parts),
+    ]
 
 
 def test_automatic_segments_only_when_workers_would_idle(tmp_path):
