@@ -30,8 +30,8 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
+from .cli import OneLineErrorParser
 from .store import FrameStore, GroupReader, StoreFormatError, open_store
 
 __all__ = ["GroupHealth", "StoreHealth", "check_group", "check_store", "main"]
@@ -170,15 +170,8 @@ def _array_problems(group: GroupReader, path: str, decode: bool) -> list[str]:
     return problems
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors in one line (no usage dump), exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog=PROG,
         description="Check every env group of an evalframes frame store without rendering: "
         "rows, cameras, status and every problem found. Exit status 0: all groups healthy, "

@@ -10,11 +10,12 @@ import argparse
 import logging
 import os
 import sys
+from typing import NoReturn
 
 from .config import ConfigError, load_config
 from .placement import PlacementError
 
-__all__ = ["main"]
+__all__ = ["OneLineErrorParser", "main"]
 
 EPILOG = """examples:
   python -m collect configs/demo.yaml
@@ -23,8 +24,18 @@ EPILOG = """examples:
 """
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (no usage dump), exit status 2.
+
+    Shared by every evalframes command line (collect, collect.check, render).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="python -m collect",
         description="Run an RLinf-style evaluation on Dask env workers and record one frame "
         "group per env (save_frames), then render one MP4 per env (save_video).",

@@ -149,6 +149,7 @@ class FrameWriter:
 
     stats: WriterStats
     closed: bool
+    _interrupted: bool = False
     _chunk: _Chunk | None = None
 
     def __init__(
@@ -239,7 +240,10 @@ class FrameWriter:
     def __enter__(self) -> FrameWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # An exception (or SIGTERM's SystemExit) ended the rollout early: every row appended
+        # is still flushed, and the groups say "interrupted" rather than "complete".
+        self._interrupted = exc_type is not None
         self.close()
 
     def __repr__(self) -> str:
@@ -319,7 +323,8 @@ class FrameWriter:
         """Flush, trim the arrays to the committed rows and mark the groups complete.
 
         If a write failed, the groups are marked ``failed`` (keeping every committed row)
-        and :class:`WriterError` is raised.
+        and :class:`WriterError` is raised. Leaving a ``with`` block by an exception marks
+        them ``interrupted``.
         """
         if self.closed:
             return
@@ -641,7 +646,8 @@ class FrameWriter:
 
     def _finalize_groups(self) -> None:
         """Trim shapes to the committed rows and record the final status (best effort)."""
-        status = "failed" if self._error is not None else "complete"
+        status = "interrupted" if self._interrupted else "complete"
+        status = "failed" if self._error is not None else status
         for env, group in enumerate(self._groups):
             try:
                 for array in self._arrays[env].values():

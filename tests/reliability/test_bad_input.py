@@ -458,18 +458,13 @@ def test_collect_command_line(tmp_path, case, capsys, caplog, observe):
     assert (got, message in said) == (status, True), said
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="collect CLI bug: an unknown option prints argparse's usage block before the "
-    "error (several lines); python -m render and python -m collect.check print one line",
-)
 def test_collect_unknown_option_is_one_line(capsys, observe):
     with pytest.raises(SystemExit) as exit_:
         collect_main(["--bogus"])
     err = capsys.readouterr().err
     observe(
         6, "python -m collect: --bogus",
-        f"exit {exit_.value.code}: {err.count(chr(10))} lines, usage block first",
+        f"exit {exit_.value.code}: {err.count(chr(10))} line: `{err.strip()}`",
         bad_input=True,
     )  # fmt: skip
     assert exit_.value.code == 2

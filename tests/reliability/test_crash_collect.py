@@ -180,7 +180,7 @@ def test_sigterm_at_a_random_moment_loses_nothing(tmp_path, trial, observe):
     assert status == 128 + signal.SIGTERM
     for group in groups:
         assert steps[-1].rows <= group.rows <= steps[-1].rows + 1
-        assert group.status == "complete"
+        assert group.status == "interrupted"  # SIGTERM left the with block early
     assert wrong == 0
 
 
