@@ -16,9 +16,11 @@ hits both sides alike), after a warm-up run of each but in part 4:
 4. **one long group** (``--long-frames`` frames at ``--long-size``): encoded whole vs cut into
    segments encoded in parallel and joined (``segment_frames``), on 2 Dask workers with one
    x264 thread each (goal: >= 1.6x, identical frame count), and with ffmpeg's default threads
-   on the threaded scheduler, automatic cut (goal: not slower than whole, >= 1.0x). Frames are
-   generated and written step by step (a 2000-frame 480x480 group is 1.4 GB raw); no warm-up
-   run: a 32-frame render pays the process's one-time costs first.
+   on the threaded scheduler, automatic cut (goal: not slower than whole, >= 1.0x). Next to
+   them, what the machine allows at that moment: bare x264 on ffmpeg's test pattern, one
+   process for all the frames vs two at once for half each. Frames are generated and written
+   step by step (a 2000-frame 480x480 group is 1.4 GB raw); no warm-up run: a 32-frame
+   render pays the process's one-time costs first.
 
 Frames are real MuJoCo tabletop frames when ``collect.envs`` and MuJoCo are available, else
 smooth synthetic scenes with sensor noise (``--content``).
@@ -35,12 +37,14 @@ import itertools
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 
 from collect import FrameWriter
@@ -231,6 +235,24 @@ def many_groups(args: argparse.Namespace, work: Path) -> list[list[str]]:
     ]
 
 
+def bare_split(size: int, count: int, fps: float, threads: int | None, parts: int) -> float:
+    """Seconds for ``parts`` x264 processes at once to encode ``count`` frames between them.
+
+    The input is ffmpeg's own test pattern (no pipe, no store): what the machine allows for
+    one encode cut in ``parts``, next to the renderer's whole vs segmented (part 4).
+    """
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin"]
+    cmd += ["-f", "lavfi", "-i", f"testsrc2=size={size}x{size}:rate={fps}"]
+    cmd += ["-frames:v", str(-(-count // parts)), "-c:v", DEFAULTS.codec, "-pix_fmt", "yuv420p"]
+    cmd += ["-crf", str(DEFAULTS.crf), "-preset", str(DEFAULTS.preset)]
+    cmd += ["-threads", str(threads)] if threads else []
+    started = time.perf_counter()
+    procs = [subprocess.Popen([*cmd, "-f", "null", "-"]) for _ in range(parts)]
+    if any(proc.wait() != 0 for proc in procs):
+        raise RuntimeError(f"bare ffmpeg failed: {' '.join(cmd)}")
+    return time.perf_counter() - started
+
+
 def long_group(args: argparse.Namespace, work: Path) -> list[list[str]]:
     """One long group, whole vs segmented: 2 workers x 1 x264 thread, then default threads."""
     size, count = args.long_size, args.long_frames
@@ -239,7 +261,7 @@ def long_group(args: argparse.Namespace, work: Path) -> list[list[str]]:
     render_once(store, work / "warm", groups="*", size=(32, 32))  # imports, encoder probe
     half = -(-count // 2)  # two segments: one per worker
     outputs = {name: work / name for name in ("whole1", "cut1", "whole", "cut")}
-    whole1, cut1, whole, cut = medians(
+    whole1, cut1, whole, cut, bare1, bare_cut1, bare, bare_cut = medians(
         args.repeats,
         lambda: render_once(store, outputs["whole1"], workers=2, encoder_threads=1,
                             segment_frames=0),
@@ -247,18 +269,24 @@ def long_group(args: argparse.Namespace, work: Path) -> list[list[str]]:
                             segment_frames=half),
         lambda: render_once(store, outputs["whole"], segment_frames=0),
         lambda: render_once(store, outputs["cut"]),  # automatic: cut for the 2 cores
+        lambda: bare_split(size, count, args.fps, 1, 1),
+        lambda: bare_split(size, count, args.fps, 1, 2),
+        lambda: bare_split(size, count, args.fps, None, 1),
+        lambda: bare_split(size, count, args.fps, None, 2),
         warm_up=False,
     )  # fmt: skip
     counts = {name: count_frames(next(path.glob("*.mp4"))) for name, path in outputs.items()}
     same = "yes" if set(counts.values()) == {count} else f"no: {counts}"
 
-    def row(case: str, whole_s: float, cut_s: float, goal: str) -> list[str]:
+    def row(case: str, times: tuple[float, float, float, float], goal: str) -> list[str]:
+        whole_s, cut_s, bare_whole, bare_cut = times
         fps = f"{count / whole_s:.1f}", f"{count / cut_s:.1f}"
-        return [case, str(size), content, str(count), *fps, f"{whole_s / cut_s:.2f}x", same, goal]
+        speedups = f"{whole_s / cut_s:.2f}x", f"{bare_whole / bare_cut:.2f}x"
+        return [case, str(size), content, str(count), *fps, *speedups, same, goal]
 
     return [
-        row("2 workers, x264 1 thread", whole1, cut1, ">= 1.6x"),
-        row("threads, x264 default threads", whole, cut, ">= 1.0x"),
+        row("2 workers, x264 1 thread", (whole1, cut1, bare1, bare_cut1), ">= 1.6x"),
+        row("threads, x264 default threads", (whole, cut, bare, bare_cut), ">= 1.0x"),
     ]
 
 
@@ -290,7 +318,7 @@ def main() -> None:
         print(format_table([*headers, "goal"], rows))
     if long_rows:
         headers = ["segments: one long group", "size", "content", "frames", "whole fps"]
-        headers += ["segmented fps", "speed-up", "same frame count", "goal"]
+        headers += ["segmented fps", "speed-up", "bare x264 1 -> 2", "same frame count", "goal"]
         print(("\n" if rows else "") + format_table(headers, long_rows))
     frames = f"{args.frames} frames per group" if rows else f"{args.long_frames} frames"
     print(
