@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -120,5 +121,11 @@ def _output_dir(out: Path, create: bool) -> Path:
             f"output path {str(out)!r} is a file; pass a directory (it is created if missing)"
         )
     if create:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=out).close()
+        except OSError as e:
+            raise PermissionError(
+                f"output directory {str(out)!r} is not writable: {e.strerror}"
+            ) from e
     return out

@@ -12,8 +12,8 @@ import argparse
 import dataclasses
 import logging
 import sys
-from typing import NoReturn
 
+from collect.cli import OneLineErrorParser
 from collect.store import open_store
 
 from .api import render_store
@@ -34,13 +34,6 @@ EPILOG = """examples:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (no usage dump)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _size(text: str) -> tuple[int, int]:
     try:
         return parse_size(text)
@@ -55,7 +48,7 @@ def _names(text: str) -> tuple[str, ...]:
 def _parser() -> argparse.ArgumentParser:
     # SUPPRESS: options left out do not appear in the namespace, so RenderOptions' defaults
     # apply; every option's dest is the RenderOptions field it sets.
-    p = _Parser(
+    p = OneLineErrorParser(
         prog=PROG,
         description="Render one MP4 per env group of an evalframes frame store.",
         epilog=EPILOG,

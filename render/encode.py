@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+WORK_DIR = ".render"  # hidden folder in OUT: partial videos, sidecars, segments
 
 STDERR_LINES = 30  # lines of ffmpeg's stderr kept for error messages
 PIPE_BYTES = 1 << 20  # frames pipe size; Linux's default maximum for unprivileged users
@@ -191,8 +192,26 @@ def start_ffmpeg(cmd: list[str]) -> subprocess.Popen:
 
 
 def partial_path(path: Path) -> Path:
-    """Where ``path`` is written until it is complete: ``<stem>.<uuid4hex>.partial.mp4``."""
-    return path.with_name(f"{path.stem}.{uuid.uuid4().hex}.partial.mp4")
+    """Where ``path`` is written until it is complete.
+
+    ``OUT/.render/partial/<stem>.<uuid4hex>.partial.mp4``: on the same file system as the
+    final path (so the rename is atomic) but hidden from ``ls OUT``, so a killed render's
+    leftovers never count as videos (the seed's ``ls OUT | grep behavior_video | wc -l``).
+    """
+    folder = _partial_dir(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{path.stem}.{uuid.uuid4().hex}.partial.mp4"
+
+
+def remove_stale_partials(path: Path) -> None:
+    """Delete partial files a killed earlier render left for ``path``."""
+    for stale in _partial_dir(path).glob(f"{path.stem}.*.partial.mp4"):
+        stale.unlink(missing_ok=True)
+
+
+def _partial_dir(path: Path) -> Path:
+    # Files already in the hidden folder (segments) keep their partials beside them.
+    return path.parent if WORK_DIR in path.parent.parts else path.parent / WORK_DIR / "partial"
 
 
 def check_frame_count(written: Path, expected: int, name: str, command: list[str]) -> None:
@@ -286,6 +305,7 @@ class VideoEncoder:
         self.path = Path(path)
         self.frames = 0
         self._shape = (height, width, 3)
+        remove_stale_partials(self.path)
         self._partial = partial_path(self.path)
         self.command = ffmpeg_command(
             self._partial, width, height, fps=fps, codec=codec, crf=crf, preset=preset,

@@ -37,7 +37,7 @@ import numpy as np
 from collect.store import FrameStore, GroupReader, group_name
 
 from .compose import Canvas
-from .encode import output_size
+from .encode import WORK_DIR, output_size
 from .episodes import Episode, read_episodes, success_key
 from .options import RenderOptions
 from .overlay import Overlay, overlay_columns
@@ -57,7 +57,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SIDECAR_DIR = ".render"  # in the output directory: what each video was rendered from
+SIDECAR_DIR = WORK_DIR  # in the output directory: what each video was rendered from
 
 # A per-block step after composing: (first row of the block, frames) -> frames of the same size.
 FrameTransform = Callable[[int, np.ndarray], np.ndarray]

@@ -3,7 +3,8 @@
 Extends ``tests/test_render_kill.py`` (one kill, right after the first output completed) to
 random moments after the first encoder started, and to what the output folder holds after
 the rerun: no incomplete MP4 ever sits under a final name, the rerun renders exactly the
-missing outputs, and (known render bug, strict xfail) the killed run's temporary files stay.
+missing outputs, and the killed run's temporary files (hidden in OUT/.render/partial) are
+removed, so `ls OUT` shows only videos.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def kill_render_mid_way(store: Path, out: Path, seed: int) -> KilledRender:
     )
     try:
         deadline = time.monotonic() + 120
-        while not list(out.glob("*.partial.mp4")):
+        while not list(out.glob(".render/partial/*.partial.mp4")):
             assert proc.poll() is None and time.monotonic() < deadline, "render ended early"
             time.sleep(0.01)
         delay = random.Random(seed).uniform(0.0, MAX_DELAY)
@@ -59,7 +60,7 @@ def kill_render_mid_way(store: Path, out: Path, seed: int) -> KilledRender:
         proc.wait()
     wait_for_orphaned_ffmpeg(out)
     finals = {p.name: decoded_frames(p) for p in final_videos(out)}
-    partials = sorted(p.name for p in out.glob("*.partial.mp4"))
+    partials = sorted(p.name for p in out.glob(".render/partial/*.partial.mp4"))
     rerun = render_store(store, out, encoder_threads=1)
     return KilledRender(delay, finals, partials, rerun, sorted(p.name for p in out.iterdir()))
 
@@ -96,12 +97,6 @@ def test_killed_render_leaves_no_incomplete_video_and_rerun_finishes_the_rest(ki
     assert list(after.values()) == [ROWS] * ENVS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render bug: a rerun leaves the killed run's <name>.<uuid>.partial.mp4 files in OUT "
-    "(render/encode.py names them next to the final video and nothing removes stale ones), so "
-    "the seed's `ls OUT | grep behavior_video | wc -l` counts more videos than envs",
-)
 def test_rerun_after_a_kill_leaves_only_the_final_videos(kills, observe):
     landed = [k for k in kills if k.partials]
     if not landed:
