@@ -147,7 +147,7 @@ def recorder_from_video_cfg(
             num_envs=num_envs,
             fps=fps,
             codec=video_cfg.get("codec", "zstd"),
-            chunk_frames=int(video_cfg.get("chunk_frames", 16)),
+            chunk_frames=video_cfg.get("chunk_frames"),
             flush_interval=float(video_cfg.get("flush_interval", 2.0)),
             max_buffer_mb=float(video_cfg.get("max_buffer_mb", 512)),
             global_env_offset=first_global_env,
