@@ -35,7 +35,7 @@ import logging
 import re
 import socket
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -453,17 +453,6 @@ class GroupReader:
     def chunk_frames(self, camera: str) -> int:
         """Rows per stored chunk of a camera (the efficient read block)."""
         return int(self._array(f"{CAMERAS}/{camera}").chunks[0])
-
-    def iter_frames(
-        self, cameras: list[str] | None = None, block: int | None = None
-    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-        """Yield ``(start_row, {camera: frames})`` blocks over the committed rows."""
-        cameras = list(self.cameras) if cameras is None else cameras
-        if block is None:
-            block = max(self.chunk_frames(c) for c in cameras) if cameras else 64
-        for start in range(0, self.rows, block):
-            stop = min(start + block, self.rows)
-            yield start, {c: self.frames(c, start, stop) for c in cameras}
 
     def episodes(self) -> list[tuple[int, int, int]]:
         """``(episode, start_row, stop_row)`` for each episode present in the committed rows."""
