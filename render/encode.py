@@ -19,8 +19,10 @@ making the dimensions even.
 >>> path = Path(tempfile.mkdtemp()) / "demo.mp4"
 >>> with VideoEncoder(path, 64, 48, fps=10) as encoder:
 ...     encoder.write(np.zeros((5, 48, 64, 3), np.uint8))
->>> encoder.frames, sorted(p.name for p in path.parent.iterdir())
+>>> encoder.frames, sorted(p.name for p in path.parent.glob("*.mp4"))
 (5, ['demo.mp4'])
+>>> list(path.parent.glob(".render/partial/*"))  # the partial file was renamed
+[]
 """
 
 from __future__ import annotations
