@@ -580,14 +580,16 @@ class FrameWriter:
     def _write_chunk(self, chunk: _Chunk, rows: int, info: Mapping[str, np.ndarray]) -> None:
         """Write a whole buffer of every array of every env, then publish the committed rows.
 
-        Camera buffers are written whole (rows past ``rows`` included: they lie past the
-        committed length and are overwritten later), so zarr never reads back and merges a
-        partial frame chunk; every file is replaced atomically, so a crash mid-write leaves
-        the previous, committed content.
+        Camera buffers are written whole, so zarr never reads back and merges a partial frame
+        chunk; for a partly filled chunk the rows past ``rows`` (past the committed length,
+        overwritten later) are zeros, which cost next to nothing to compress. Every file is
+        replaced atomically, so a crash mid-write leaves the previous, committed content.
         """
         end = chunk.start + rows
         self._ensure_capacity(end, info)
-        futures = [self._pool.submit(self._write_env, e, chunk, info) for e in range(self.num_envs)]
+        futures = [
+            self._pool.submit(self._write_env, e, chunk, rows, info) for e in range(self.num_envs)
+        ]
         for f in futures:
             f.result()
         futures = [self._pool.submit(fmt.commit_rows, group, end) for group in self._groups]
@@ -596,12 +598,14 @@ class FrameWriter:
         self._committed = end
         self._last_commit = time.monotonic()
 
-    def _write_env(self, env: int, chunk: _Chunk, info: Mapping[str, np.ndarray]) -> None:
+    def _write_env(
+        self, env: int, chunk: _Chunk, rows: int, info: Mapping[str, np.ndarray]
+    ) -> None:
         arrays = self._arrays[env]
         t0 = chunk.start
         t1 = t0 + self._buffer_rows
         for camera, buf in chunk.cameras.items():
-            arrays[f"{fmt.CAMERAS}/{camera}"][t0:t1] = buf[env]
+            arrays[f"{fmt.CAMERAS}/{camera}"][t0:t1] = _filled_rows(buf[env], rows)
         for name, buf in chunk.scalars.items():
             arrays[name][t0:t1] = buf[env]
         for key, buf in info.items():
@@ -662,6 +666,19 @@ class FrameWriter:
             for dirpath, _dirs, files in os.walk(self.path / name):
                 total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
         return total
+
+
+def _filled_rows(frames: np.ndarray, rows: int) -> np.ndarray:
+    """``frames`` with the rows from ``rows`` on zeroed (a copy), or ``frames`` when all filled.
+
+    The rollout thread may be writing row ``rows`` right now, so the buffer itself is not
+    touched; the copy is of the filled rows only (zeros are lazily mapped pages).
+    """
+    if rows >= len(frames):
+        return frames
+    padded = np.zeros(frames.shape, frames.dtype)
+    padded[:rows] = frames[:rows]
+    return padded
 
 
 def _auto_chunk_frames(frame_bytes: int) -> int:
