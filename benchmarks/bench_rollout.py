@@ -30,7 +30,7 @@ A second table reruns every strategy at ``--memory-size`` with two episode lengt
 policy, so episodes last until truncation): recording memory should not grow with the
 episode; RecordVideo keeps each episode's frames in memory until the episode ends.
 
-    python benchmarks/bench_rollout.py                  # 128 256 480 960, ~15 min on 2 cores
+    python benchmarks/bench_rollout.py                  # 128 256 480 960, 15-20 min on 2 cores
     python benchmarks/bench_rollout.py --quick          # smoke test, ~1 min
     python benchmarks/bench_rollout.py --sizes 256 --steps 200 --repeats 5
 """

@@ -33,6 +33,7 @@ from common import load_average, machine_facts, markdown_table
 HERE = Path(__file__).resolve().parent
 READING_START, READING_END = "<!-- reading:start -->", "<!-- reading:end -->"
 STALE_NOTE = "*(Written for an earlier run: check it against the tables below.)*"
+NO_READING = "(to be written after looking at the tables)"
 
 # script -> options, per mode; the order is the order of RESULTS.md.
 MODES: dict[str, dict[str, list[str]]] = {
@@ -117,14 +118,12 @@ def as_markdown(output: str) -> str:
 
 def kept_reading(path: Path) -> str:
     """The hand-written reading of an existing RESULTS.md, marked as written for another run."""
-    if not path.exists():
-        return "(to be written after looking at the tables)"
-    text = path.read_text()
+    text = path.read_text() if path.exists() else ""
     if READING_START not in text or READING_END not in text:
-        return "(to be written after looking at the tables)"
-    reading = text.split(READING_START, 1)[1].split(READING_END, 1)[0].strip()
+        return NO_READING
+    reading = text.split(READING_START, 1)[1].split(READING_END, 1)[0]
     reading = reading.replace(STALE_NOTE, "").strip()
-    return f"{STALE_NOTE}\n\n{reading}"
+    return reading if reading == NO_READING else f"{STALE_NOTE}\n\n{reading}"
 
 
 def results_markdown(mode: str, runs: list[dict[str, str]], reading: str, total: float) -> str:
