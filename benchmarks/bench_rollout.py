@@ -112,19 +112,18 @@ def timed(call: Any) -> float:
 # ----------------------------------------------------------------------------- runner path
 
 
-def video_cfg(strategy: Strategy, out: Path, size: int, chunk_frames: int | None) -> dict:
+def video_cfg(strategy: Strategy, out: Path, chunk_frames: int | None) -> dict:
     """The default config's ``env.eval.video_cfg`` with the strategy's switches, under ``out``.
 
-    ``chunk_frames`` ``None`` uses FrameWriter's own choice for the frame size (the runner's
-    config pins 16, which at 960x960 x 4 envs x 3 cameras exceeds ``max_buffer_mb``).
+    ``chunk_frames`` ``None`` keeps the default (FrameWriter picks it for the frame size).
     """
     from collect.config import load_config, to_container
-    from collect.writer import _auto_chunk_frames
 
     cfg = to_container(load_config(overrides=[f"runner.output_dir={out}"]))
     video = cfg["env"]["eval"]["video_cfg"]
     video.update({"save_frames": False, "save_video": False, **strategy.video})
-    video["chunk_frames"] = chunk_frames or _auto_chunk_frames(3 * size * size)
+    if chunk_frames is not None:
+        video["chunk_frames"] = chunk_frames
     return video
 
 
@@ -139,7 +138,7 @@ class RunnerRollout:
             max_episode_steps=job["episode_steps"],
         )  # fmt: skip
         self.policy = make_policy(job["policy"], self.env, seed=SEED)
-        self.video = video_cfg(strategy, out, job["size"], job["chunk_frames"])
+        self.video = video_cfg(strategy, out, job["chunk_frames"])
 
     def warm_up(self, steps: int) -> None:
         obs = self.env.reset(seed=SEED)
