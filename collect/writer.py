@@ -287,7 +287,7 @@ class FrameWriter:
         chunk = self._current_chunk()
         i = chunk.rows
         for camera, batch in frames.items():
-            chunk.cameras[camera][:, i] = batch
+            _copy_frames(chunk.cameras[camera][:, i], batch)
         for name, values in row.items():
             chunk.scalars[name][:, i] = values
         self._store_info(chunk, i, info_cols)
@@ -666,6 +666,19 @@ class FrameWriter:
             for dirpath, _dirs, files in os.walk(self.path / name):
                 total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
         return total
+
+
+def _copy_frames(dst: np.ndarray, src: np.ndarray) -> None:
+    """Copy ``(N, H, W, 3)`` frames; an RGBA view (``rgba[..., :3]``) one channel at a time.
+
+    numpy copies a 3-of-4-bytes strided view element by element; per channel it is ~5x
+    faster (480x480 x 4 envs: 4.0 ms -> 0.8 ms).
+    """
+    if src.flags.c_contiguous:
+        dst[...] = src
+        return
+    for channel in range(3):
+        dst[..., channel] = src[..., channel]
 
 
 def _filled_rows(frames: np.ndarray, rows: int) -> np.ndarray:
