@@ -85,7 +85,7 @@ class _Chunk:
 _FLUSH = object()  # queue marker: write the partly filled chunk now
 _STOP = object()  # queue marker: the background thread ends
 _PREFAULT = object()  # queue marker: allocate and touch spare buffers ahead of need
-PREFAULTED_BUFFERS = 3  # spare buffers made ready in the background after the first frame
+PREFAULTED_BUFFERS = 1  # spare buffer made ready in the background after the first frame
 MAX_CHUNK_BYTES = 16 * 2**20  # auto chunk_frames keeps one camera chunk under this
 
 _OPEN_WRITERS: weakref.WeakSet[FrameWriter] = weakref.WeakSet()
