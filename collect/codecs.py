@@ -54,7 +54,6 @@ class FrameCodec:
     """A named way to compress camera chunks; constructor kwargs are its config."""
 
     name: ClassVar[str]
-    lossy: ClassVar[bool] = False
 
     def zarr_codecs(self) -> dict[str, Any]:
         """Keyword arguments for ``zarr.create_array`` (``serializer``/``compressors``)."""
@@ -218,7 +217,6 @@ for _chunk_codec in (_JpegChunks, _WebpChunks, _AvifChunks):
 class _LossyCodec(FrameCodec):
     """Per-frame lossy image compression (imagecodecs); ``quality`` 0-100."""
 
-    lossy: ClassVar[bool] = True
     chunk_codec: ClassVar[type[_ImageChunkCodec]]
     quality: int = 90
 

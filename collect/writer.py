@@ -78,9 +78,6 @@ class _Chunk:
     start: int = 0  # first row of this chunk in the groups
     rows: int = 0  # rows filled so far
 
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.cameras.values())
-
 
 _FLUSH = object()  # queue marker: write the partly filled chunk now
 _STOP = object()  # queue marker: the background thread ends
