@@ -313,6 +313,9 @@ class GroupReader:
     def __init__(self, name: str, group: zarr.Group) -> None:
         self.name = name
         self._group = group
+        # Opened arrays: their shapes cover at least ``rows`` (the writer grows shapes before it
+        # commits), so handles stay valid for this reader's committed rows.
+        self._arrays: dict[str, zarr.Array] = {}
         attrs = dict(group.attrs)
         self.attrs = attrs
         try:
@@ -366,8 +369,11 @@ class GroupReader:
         return [*SCALARS, *cameras, *infos]
 
     def _array(self, path: str) -> zarr.Array:
+        if path in self._arrays:
+            return self._arrays[path]
         try:
-            return self._group[path]
+            array = self._arrays[path] = self._group[path]
+            return array
         except KeyError:
             raise StoreFormatError(
                 f"group {self.name!r}: array {path!r} is missing (no zarr.json)"
@@ -397,10 +403,14 @@ class GroupReader:
         are not written (zarr's default ``write_empty_chunks=False``), so their absence is
         not damage.
         """
+        stop = self.rows if stop is None else min(stop, self.rows)
+        return self._missing_camera_chunks(path, self._array(path), start, stop)
+
+    @staticmethod
+    def _missing_camera_chunks(path: str, array: zarr.Array, start: int, stop: int) -> list[int]:
         if not path.startswith(f"{CAMERAS}/"):
             return []
-        stop = self.rows if stop is None else min(stop, self.rows)
-        return _missing_chunks(self._array(path), start, stop)
+        return _missing_chunks(array, start, stop)
 
     def _check_length(self, path: str, array: zarr.Array, stop: int) -> None:
         if array.shape[0] < stop:
@@ -418,7 +428,7 @@ class GroupReader:
         stop = self.rows if stop is None else min(stop, self.rows)
         array = self._array(path)
         self._check_length(path, array, stop)
-        missing = _missing_chunks(array, start, stop) if path.startswith(f"{CAMERAS}/") else []
+        missing = self._missing_camera_chunks(path, array, start, stop)
         if missing:
             rows = _rows_per_file(array)
             spans = ", ".join(f"{i * rows}:{min((i + 1) * rows, self.rows)}" for i in missing)
