@@ -222,7 +222,7 @@ class FrameWriter:
         self._pending = 0
         self._committed = 0
         self._error: BaseException | None = None
-        self._d2h: adapters.DeviceToHost | None = None
+        self._d2h = adapters.DeviceToHost()  # pinned buffers, allocated on first CUDA input
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="evalframes-write")
         self._thread = threading.Thread(
             target=self._background, name=f"evalframes-writer-rank{rank}", daemon=True
@@ -358,8 +358,6 @@ class FrameWriter:
                     f"{sorted(batches)}"
                 )
             batches = {c: batches[c] for c in self.keep_cameras}
-        if any(adapters.is_tensor(b) and b.is_cuda for b in batches.values()):
-            self._d2h = self._d2h or adapters.DeviceToHost()
         frames = adapters.batches_to_numpy(batches, self._d2h)
         self._check_shapes(frames)
         return frames
