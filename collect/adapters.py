@@ -24,6 +24,7 @@ one batched asynchronous device-to-host copy into pinned memory.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_CAMERA",
     "DeviceToHost",
     "FrameInputError",
+    "camera_frames",
     "info_columns",
     "is_tensor",
     "normalize_camera_name",
@@ -52,6 +54,7 @@ class FrameInputError(ValueError):
     """An observation that cannot be recorded; the message names the env and camera."""
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_camera_name(key: str) -> str:
     """A short, robot-independent camera name from an OmniGibson sensor key or path."""
     lowered = key.lower()
@@ -114,32 +117,17 @@ def _stack(frames: list[Any]) -> Any:
     return np.stack(frames)
 
 
-def to_camera_batches(obs: Any, num_envs: int) -> dict[str, Any]:
-    """Normalise an observation to ``{camera: (N, H, W, C)}`` (arrays or tensors, any device).
+def camera_frames(obs: Any, num_envs: int) -> dict[str, Any]:
+    """Each camera's frames of one step, without copying them.
 
-    Raises :class:`FrameInputError` naming the env/camera when the structure or env count
-    is wrong.
+    A camera maps to its ``(N, H, W, C)`` batch (array or tensor, any device) when the
+    observation is batched, or to the list of its ``N`` per-env frames when it is a list of
+    per-env dicts (OmniGibson): stacking those would be one more copy on the rollout thread.
+    Raises :class:`FrameInputError` naming the env/camera when the structure or env count is
+    wrong; frame sizes are checked by whoever copies the frames.
     """
     if isinstance(obs, (list, tuple)):
-        if len(obs) != num_envs:
-            raise FrameInputError(
-                f"observation list has {len(obs)} envs, expected {num_envs} (num_envs)"
-            )
-        per_env = [_per_env_cameras(o, i) for i, o in enumerate(obs)]
-        names = list(per_env[0])
-        for i, cams in enumerate(per_env[1:], start=1):
-            if set(cams) != set(names):
-                raise FrameInputError(
-                    f"env {i} has cameras {sorted(cams)}, env 0 has {sorted(names)}"
-                )
-        batches = {}
-        for name in names:
-            frames = [cams[name] for cams in per_env]
-            shapes = {tuple(f.shape) for f in frames}
-            if len(shapes) > 1:
-                raise FrameInputError(f"camera {name!r}: envs have different shapes {shapes}")
-            batches[name] = _stack(frames)
-        return batches
+        return _per_env_camera_lists(obs, num_envs)
     if isinstance(obs, Mapping):
         batches = {}
         for key, value in obs.items():
@@ -149,15 +137,14 @@ def to_camera_batches(obs: Any, num_envs: int) -> dict[str, Any]:
                     "with one dict per env"
                 )
             batches[normalize_camera_name(str(key)) if "::" in str(key) else str(key)] = value
-        obs_batches = batches
     elif isinstance(obs, np.ndarray) or is_tensor(obs):
-        obs_batches = {DEFAULT_CAMERA: obs}
+        batches = {DEFAULT_CAMERA: obs}
     else:
         raise FrameInputError(
             f"unsupported observation type {type(obs).__name__}; pass a list of per-env dicts, "
             "a dict camera -> (N, H, W, C), or an (N, H, W, C) array"
         )
-    for name, batch in obs_batches.items():
+    for name, batch in batches.items():
         if not (isinstance(batch, np.ndarray) or is_tensor(batch)):
             raise FrameInputError(
                 f"camera {name!r}: expected an array or tensor, got {type(batch).__name__}"
@@ -167,7 +154,36 @@ def to_camera_batches(obs: Any, num_envs: int) -> dict[str, Any]:
                 f"camera {name!r}: batch shape {tuple(batch.shape)} does not have "
                 f"{num_envs} envs first (expected (N={num_envs}, H, W, C))"
             )
-    return obs_batches
+    return batches
+
+
+def _per_env_camera_lists(obs: Sequence[Any], num_envs: int) -> dict[str, list[Any]]:
+    if len(obs) != num_envs:
+        raise FrameInputError(
+            f"observation list has {len(obs)} envs, expected {num_envs} (num_envs)"
+        )
+    per_env = [_per_env_cameras(o, i) for i, o in enumerate(obs)]
+    names = per_env[0].keys()
+    for i, cams in enumerate(per_env[1:], start=1):
+        if cams.keys() != names:
+            raise FrameInputError(f"env {i} has cameras {sorted(cams)}, env 0 has {sorted(names)}")
+    return {name: [cams[name] for cams in per_env] for name in names}
+
+
+def to_camera_batches(obs: Any, num_envs: int) -> dict[str, Any]:
+    """Normalise an observation to ``{camera: (N, H, W, C)}`` (arrays or tensors, any device).
+
+    Per-env frames are stacked (a copy); :func:`camera_frames` gives them without one.
+    """
+    batches = {}
+    for name, frames in camera_frames(obs, num_envs).items():
+        if isinstance(frames, list):
+            shapes = {tuple(f.shape) for f in frames}
+            if len(shapes) > 1:
+                raise FrameInputError(f"camera {name!r}: envs have different shapes {shapes}")
+            frames = _stack(frames)
+        batches[name] = frames
+    return batches
 
 
 def _check_float_range(batch: Any, camera: str) -> None:

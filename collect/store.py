@@ -54,6 +54,7 @@ __all__ = [
     "SCALARS",
     "FrameStore",
     "GroupReader",
+    "GroupWriter",
     "StoreFormatError",
     "create_env_group",
     "group_name",
@@ -230,6 +231,98 @@ def commit_rows(group: zarr.Group, rows: int, *, status: str | None = None) -> N
     if status is not None:
         update["status"] = status
     group.attrs.update(update)
+
+
+def open_env_group(root: str | Path, name: str) -> zarr.Group:
+    """Open an env group created by :func:`create_env_group`, for its one writer."""
+    return zarr.open_group(str(Path(root) / name), mode="r+")
+
+
+class GroupWriter:
+    """The arrays of one env's group as its one writer sees them: created, grown, written.
+
+    Rows are written a whole buffer at a time (``rows_per_write``: a chunk, or a shard), so
+    zarr never reads back and merges a partly written chunk file. Shapes grow ahead of the
+    rows in big steps; :func:`commit_rows` publishes what is readable.
+    """
+
+    def __init__(
+        self,
+        group: zarr.Group,
+        *,
+        codec: _codecs.FrameCodec,
+        chunk_frames: int,
+        shard_frames: int | None = None,
+    ) -> None:
+        self.group = group
+        self.codec = codec
+        self.chunk_frames = chunk_frames
+        self.shard_frames = shard_frames
+        # Reopened handles lose the creation config: every array here writes empty chunks
+        # (the fill-value comparison costs more than it saves, and readers expect the files).
+        self.arrays: dict[str, zarr.Array] = {
+            name: group[name].with_config({"write_empty_chunks": True}) for name in SCALARS
+        }
+        self.capacity = 0
+
+    @property
+    def rows_per_write(self) -> int:
+        return int(self.shard_frames or self.chunk_frames)
+
+    def add_camera(self, camera: str, height: int, width: int) -> None:
+        path = f"{CAMERAS}/{camera}"
+        if path not in self.arrays:
+            self.arrays[path] = create_camera_array(
+                self.group,
+                camera,
+                height,
+                width,
+                chunk_frames=self.chunk_frames,
+                codec=self.codec,
+                shard_frames=self.shard_frames,
+            )
+            _resize_rows(self.arrays[path], self.capacity)
+
+    def add_info(self, key: str, dtype: np.dtype) -> None:
+        path = f"{INFO}/{key}"
+        if path not in self.arrays:
+            self.arrays[path] = create_info_array(self.group, key, np.dtype(dtype).str)
+            _resize_rows(self.arrays[path], self.capacity)
+
+    def grow(self, capacity: int) -> None:
+        """Make every array at least ``capacity`` rows long."""
+        if capacity > self.capacity:
+            self.capacity = capacity
+            for array in self.arrays.values():
+                _resize_rows(array, capacity)
+
+    def write(
+        self,
+        start: int,
+        cameras: Mapping[str, np.ndarray],
+        scalars: Mapping[str, np.ndarray],
+        info: Mapping[str, np.ndarray],
+    ) -> None:
+        """Write one whole buffer of rows from ``start``: ``(T, H, W, 3)`` frames, ``(T,)``
+        scalars and info columns. Every file is replaced atomically."""
+        stop = start + self.rows_per_write
+        for camera, frames in cameras.items():
+            self.arrays[f"{CAMERAS}/{camera}"][start:stop] = frames
+        for name, values in scalars.items():
+            self.arrays[name][start:stop] = values
+        for key, values in info.items():
+            self.arrays[f"{INFO}/{key}"][start:stop] = values
+
+    def finish(self, rows: int, status: str) -> None:
+        """Trim every array to the committed ``rows`` and record the final ``status``."""
+        for array in self.arrays.values():
+            _resize_rows(array, rows)
+        commit_rows(self.group, rows, status=status)
+
+
+def _resize_rows(array: zarr.Array, rows: int) -> None:
+    if array.shape[0] != rows:
+        array.resize((rows, *array.shape[1:]))
 
 
 # ----------------------------------------------------------------------------- reading side

@@ -1,0 +1,507 @@
+"""The writer process: drains the ring into whole chunks, compresses them, writes, commits.
+
+:class:`collect.FrameWriter` starts one per writer with :class:`WriterProcess` (a plain
+``subprocess``, ``python -c``, so it works in Dask worker processes,
+Ray actors and threads, next to CUDA contexts), in its own session so that a Ctrl-C or a
+signal to the rollout's process group does not reach it. The two talk through
+
+* a command pipe (rollout -> writer): ``open``, ``layout``, one ``row`` message per append
+  (its scalars and info; the frames are already in the ring), ``flush``, ``close``;
+* a reply pipe (writer -> rollout): ``flushed``, ``closed``, ``error``;
+* the ring's header (:class:`collect.ring.RingHeader`): rows consumed, rows committed, failed.
+
+A row whose ``append`` returned is in shared memory and its message in the pipe, so when the
+rollout process dies (SIGKILL, a segfault in the simulator, the OOM killer), the writer reads
+to the end of the pipe (EOF), commits every row and marks the groups ``interrupted``. When the
+writer dies, the rollout side's next call raises :class:`WriterError` naming it.
+
+The writer runs at a lower CPU priority (``SCHED_BATCH`` by default, see
+:data:`PRIORITIES`): on a machine the simulator keeps busy, compression waits for idle time
+and ``append`` blocks only when the ring is full.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import store as fmt
+from .codecs import get_codec
+from .ring import HEADER_BYTES, FrameRing, RingHeader, RingLayout, create_memfd
+
+__all__ = ["PRIORITIES", "WriterConfig", "WriterError", "WriterProcess"]
+
+log = logging.getLogger(__name__)
+
+OPEN, LAYOUT, ROW, FLUSH, CLOSE = "open", "layout", "row", "flush", "close"
+FLUSHED, CLOSED, ERROR = "flushed", "closed", "error"
+PRIORITIES = ("normal", "batch", "idle")
+_PIPE_BYTES = 2**20  # room for many row messages while the writer compresses a chunk
+_POLL_SECONDS = 0.2
+# The child's command line (``-c`` rather than ``-m``: the package imports this module first).
+_ENTRY = "import sys; from collect.writer_process import main; sys.exit(main(sys.argv[1:]))"
+
+
+class WriterError(RuntimeError):
+    """Writing to the frame store failed (disk full, store removed, the writer process died,
+    ...); the message says what, and how many rows are committed and readable."""
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    """What the writer process needs to open the groups the rollout side created."""
+
+    path: str
+    rank: int
+    group_names: list[str]
+    codec: dict[str, Any]
+    flush_interval: float
+    threads: int
+    priority: str
+
+
+@dataclass(frozen=True)
+class ChunkLayout:
+    """Sent with the first row: the ring's layout and the rows per chunk (and shard)."""
+
+    ring: RingLayout
+    chunk_frames: int
+    shard_frames: int | None
+
+    @property
+    def buffer_rows(self) -> int:
+        """Rows written at once: a whole chunk, or a whole shard."""
+        return int(self.shard_frames or self.chunk_frames)
+
+    def chunk_bytes(self) -> int:
+        """Bytes of the writer's RGB buffer of ``buffer_rows`` rows of every env and camera."""
+        per_row = sum(3 * h * w for h, w, _ in self.ring.cameras.values())
+        return self.ring.num_envs * self.buffer_rows * per_row
+
+
+# ----------------------------------------------------------------------------- rollout side
+
+
+class WriterProcess:
+    """The rollout side's handle on one writer process: start it, feed it, ask, check it."""
+
+    def __init__(self, config: WriterConfig) -> None:
+        self.config = config
+        self.memfd = create_memfd(HEADER_BYTES)
+        self.header = RingHeader(self.memfd)
+        commands_r, commands_w = os.pipe()
+        replies_r, replies_w = os.pipe()
+        _grow_pipe(commands_w)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _ENTRY, str(commands_r), str(replies_w), str(self.memfd)],
+                pass_fds=(commands_r, replies_w, self.memfd),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=_child_environment(),
+            )
+        finally:
+            os.close(commands_r)
+            os.close(replies_w)
+        self._commands = Connection(commands_w, readable=False)
+        self._replies = Connection(replies_r, writable=False)
+        self._error: str | None = None
+        self.send((OPEN, config))
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send(self, message: tuple) -> None:
+        try:
+            self._commands.send(message)
+        except OSError:  # BrokenPipeError: the writer is gone
+            raise self.failure() from None
+
+    def check(self) -> None:
+        """Raise :class:`WriterError` if the writer failed or died."""
+        if self.header.failed or self.proc.poll() is not None:
+            raise self.failure()
+
+    def wait_for_slot(self, row: int, slots: int) -> float:
+        """Wait until the ring has a free slot for ``row``; the seconds waited."""
+        if row - self.header.consumed < slots:
+            return 0.0
+        t0 = time.perf_counter()
+        while row - self.header.consumed >= slots:
+            self.check()
+            time.sleep(0.0005)
+        return time.perf_counter() - t0
+
+    def request(self, message: tuple, reply: str) -> tuple:
+        """Send ``message`` and wait for the reply of kind ``reply`` (``WriterError`` if the
+        writer fails or dies first)."""
+        self.send(message)
+        while True:
+            if self._replies.poll(_POLL_SECONDS):
+                answer = self._receive()
+                if answer[0] == reply:
+                    return answer
+            elif self.proc.poll() is not None:
+                raise self.failure()
+
+    def _receive(self) -> tuple:
+        try:
+            answer = self._replies.recv()
+        except EOFError:
+            self.proc.wait()
+            raise self.failure() from None
+        if answer[0] == ERROR:
+            self._error = answer[1]
+            raise self.failure()
+        return answer
+
+    def failure(self) -> WriterError:
+        """The error to raise for a failed or dead writer, with what it said before."""
+        while self._error is None and self._replies.poll(0):
+            try:
+                answer = self._replies.recv()
+            except EOFError:
+                break
+            if answer[0] == ERROR:
+                self._error = answer[1]
+        committed = self.header.committed
+        where = f"rank {self.config.rank}: writing frames to {self.config.path!r} failed"
+        if self._error is not None:
+            cause = self._error
+        else:
+            code = self.proc.wait(timeout=5)
+            cause = f"the writer process (pid {self.pid}) {_describe_exit(code)}"
+        return WriterError(f"{where}: {cause}; rows up to {committed} are committed and readable")
+
+    def release(self) -> None:
+        """Close the pipes and the memory file; the writer finishes on the pipe's EOF."""
+        self._commands.close()
+        self._replies.close()
+        os.close(self.memfd)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            log.error("rank %d: writer process %d did not exit", self.config.rank, self.pid)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"
+
+
+def _grow_pipe(fd: int) -> None:
+    import fcntl
+
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except (AttributeError, OSError):  # not Linux, or over /proc/sys/fs/pipe-max-size
+        pass
+
+
+def _child_environment() -> dict[str, str]:
+    """The parent's environment, with this package importable however the parent found it."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+# ----------------------------------------------------------------------------- writer side
+
+
+@dataclass
+class _Chunk:
+    """The writer's buffer of ``rows`` rows of every env: RGB frames, scalars, info."""
+
+    cameras: dict[str, np.ndarray]  # camera -> (N, T, H, W, 3)
+    scalars: dict[str, np.ndarray]  # name -> (N, T)
+    info: dict[str, np.ndarray] = field(default_factory=dict)  # key -> (N, T)
+    start: int = 0  # first row of this buffer in the groups
+    filled: int = 0  # rows filled so far
+
+    @classmethod
+    def allocate(cls, layout: ChunkLayout) -> _Chunk:
+        n, t = layout.ring.num_envs, layout.buffer_rows
+        return cls(
+            cameras={
+                c: np.empty((n, t, h, w, 3), np.uint8)
+                for c, (h, w, _) in layout.ring.cameras.items()
+            },
+            scalars={k: np.zeros((n, t), d) for k, d in fmt.SCALARS.items()},
+        )
+
+    def put_info(self, row: int, columns: dict[str, np.ndarray]) -> None:
+        for key, values in columns.items():
+            buf = self.info.get(key)
+            if buf is None:
+                fill = np.nan if values.dtype.kind == "f" else 0
+                buf = self.info[key] = np.full(self.scalars["step"].shape, fill, values.dtype)
+            buf[:, row] = values
+
+    def clear_unfilled(self) -> None:
+        """Zero the rows past ``filled`` (left from the previous chunk): they compress to
+        nothing, and readers never see them (they are past the committed rows)."""
+        for buf in self.cameras.values():
+            buf[:, self.filled :] = 0
+
+
+class WriterLoop:
+    """The writer process's loop: one message at a time, chunks written whole."""
+
+    def __init__(self, commands: Connection, replies: Connection, memfd: int) -> None:
+        self.commands, self.replies, self.memfd = commands, replies, memfd
+        self.header = RingHeader(memfd)
+        self.config: WriterConfig | None = None
+        self.layout: ChunkLayout | None = None
+        self.ring: FrameRing | None = None
+        self.chunk: _Chunk | None = None
+        self.groups: list[fmt.GroupWriter] = []
+        self.pool: ThreadPoolExecutor | None = None
+        self.rows = 0  # rows received
+        self.last_commit = time.monotonic()
+        self.stats = {"chunks_written": 0, "partial_flushes": 0, "bytes_stored": 0}
+
+    @property
+    def committed(self) -> int:
+        return self.header.committed
+
+    def run(self) -> int:
+        """Serve the rollout side until it closes the writer (0) or goes away; 1 on failure."""
+        try:
+            return self._serve()
+        except Exception as e:  # noqa: BLE001 - reported to the rollout side, groups marked
+            rank = self.config.rank if self.config else "?"
+            log.error("rank %s: frame store write failed: %s", rank, e)
+            self._fail(f"{type(e).__name__}: {e}" if not str(e) else str(e))
+            return 1
+
+    def _serve(self) -> int:
+        while True:
+            try:
+                if not self.commands.poll(self._seconds_to_flush()):
+                    self._flush_if_due()
+                    continue
+                message = self.commands.recv()
+            except EOFError:
+                self._rollout_gone()
+                return 0
+            kind = message[0]
+            if kind == ROW:
+                self._take_row(*message[1:])
+            elif kind == OPEN:
+                self._open(message[1])
+            elif kind == LAYOUT:
+                self._start(message[1])
+            elif kind == FLUSH:
+                self._write_partial()
+                self.replies.send((FLUSHED, self.committed))
+            elif kind == CLOSE:
+                self._finish(message[1])
+                self.replies.send((CLOSED, self.stats))
+                return 0
+
+    def _open(self, config: WriterConfig) -> None:
+        set_priority(config.priority)  # first: threads started from here on inherit it
+        self.config = config
+        root = Path(config.path)
+        self.codec = get_codec(config.codec)
+        self.group_handles = [fmt.open_env_group(root, name) for name in config.group_names]
+        self.pool = ThreadPoolExecutor(config.threads, thread_name_prefix="evalframes-write")
+
+    def _start(self, layout: ChunkLayout) -> None:
+        self.layout = layout
+        self.ring = FrameRing(self.memfd, layout.ring, writable=False)
+        self.ring.prefault_async(write=False)
+        self.chunk = _Chunk.allocate(layout)
+        self.groups = [
+            fmt.GroupWriter(
+                group,
+                codec=self.codec,
+                chunk_frames=layout.chunk_frames,
+                shard_frames=layout.shard_frames,
+            )
+            for group in self.group_handles
+        ]
+        for group in self.groups:
+            for camera, (h, w, _) in layout.ring.cameras.items():
+                group.add_camera(camera, h, w)
+
+    def _take_row(self, row: int, scalars: dict[str, np.ndarray], info: dict) -> None:
+        """Copy row ``row`` out of the ring into the chunk (dropping alpha), free its slot."""
+        assert self.ring is not None and self.chunk is not None and row == self.rows
+        chunk, i = self.chunk, self.chunk.filled
+        for camera, frames in self.ring.slot(row).items():
+            _to_rgb(chunk.cameras[camera][:, i], frames)
+        self.header.consumed = row + 1
+        for name, values in scalars.items():
+            chunk.scalars[name][:, i] = values
+        chunk.put_info(i, info)
+        chunk.filled = i + 1
+        self.rows = row + 1
+        if chunk.filled == len(chunk.scalars["step"][0]):
+            self._write(chunk)
+            self.stats["chunks_written"] += 1
+            chunk.start, chunk.filled, chunk.info = self.rows, 0, {}
+        else:
+            self._flush_if_due()
+
+    def _seconds_to_flush(self) -> float | None:
+        if self.rows <= self.committed:
+            return None  # nothing to flush: wait for the next message
+        return max(0.0, self.last_commit + self.config.flush_interval - time.monotonic())
+
+    def _flush_if_due(self) -> None:
+        if self.rows > self.committed and time.monotonic() - self.last_commit >= (
+            self.config.flush_interval
+        ):
+            self._write_partial()
+
+    def _write_partial(self) -> None:
+        """Write the filled rows of the chunk being assembled (bounds a crash's loss)."""
+        chunk = self.chunk
+        if chunk is None or chunk.filled == 0 or self.rows <= self.committed:
+            return
+        chunk.clear_unfilled()
+        self._write(chunk)
+        self.stats["partial_flushes"] += 1
+
+    def _write(self, chunk: _Chunk) -> None:
+        """Write the whole buffer into every env's group, then publish the committed rows."""
+        assert self.layout is not None and self.pool is not None
+        end = chunk.start + chunk.filled
+        self._grow(end, chunk)
+        self._each_env(
+            lambda e: self.groups[e].write(
+                chunk.start,
+                {c: buf[e] for c, buf in chunk.cameras.items()},
+                {k: buf[e] for k, buf in chunk.scalars.items()},
+                {k: buf[e] for k, buf in chunk.info.items()},
+            )
+        )
+        self._each_env(lambda e: fmt.commit_rows(self.groups[e].group, end))
+        self.header.committed = end
+        self.last_commit = time.monotonic()
+
+    def _grow(self, end: int, chunk: _Chunk) -> None:
+        """Create new info arrays and grow every array's shape, in big steps, past ``end``."""
+        assert self.layout is not None
+        for group in self.groups:
+            for key, buf in chunk.info.items():
+                group.add_info(key, buf.dtype)
+        rows = self.layout.buffer_rows
+        capacity = self.groups[0].capacity
+        if end + rows <= capacity:
+            return
+        step = math.lcm(rows, fmt.SCALAR_CHUNK_ROWS)
+        capacity = -(-max(end + rows, 2 * capacity) // step) * step
+        self._each_env(lambda e: self.groups[e].grow(capacity))
+
+    def _each_env(self, work: Any) -> None:
+        assert self.pool is not None
+        for future in [self.pool.submit(work, e) for e in range(len(self.groups))]:
+            future.result()
+
+    def _rollout_gone(self) -> None:
+        log.warning(
+            "rank %s: the rollout process went away without closing the frame writer; "
+            "committing its %d appended rows, groups marked interrupted",
+            self.config.rank if self.config else "?",
+            self.rows,
+        )
+        self._finish("interrupted")
+
+    def _finish(self, status: str) -> None:
+        """Write every row received, trim the arrays to them, record ``status``."""
+        self._write_partial()
+        for group in self._finishing_groups():
+            group.finish(self.committed, status)
+        self._stop()
+        self.stats["bytes_stored"] = self._bytes_stored()
+
+    def _finishing_groups(self) -> list[fmt.GroupWriter]:
+        if self.groups or not self.config:
+            return self.groups
+        return [  # no row ever came: the groups hold only their scalar arrays
+            fmt.GroupWriter(group, codec=self.codec, chunk_frames=1) for group in self.group_handles
+        ]
+
+    def _fail(self, message: str) -> None:
+        """Tell the rollout side, then keep every committed row and mark the groups failed."""
+        with contextlib.suppress(OSError):
+            self.replies.send((ERROR, message))
+        self.header.failed = True
+        for group in self.groups:
+            try:
+                group.finish(self.committed, "failed")
+            except Exception as e:  # noqa: BLE001 - committed rows stay readable regardless
+                log.error("could not mark group %s failed: %s", group.group.name, e)
+        self._stop()
+
+    def _stop(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        if self.ring is not None:
+            self.ring.close()
+
+    def _bytes_stored(self) -> int:
+        total = 0
+        root = Path(self.config.path) if self.config else None
+        for name in self.config.group_names if self.config else []:
+            for dirpath, _dirs, files in os.walk(root / name):
+                total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+        return total
+
+
+def _to_rgb(dst: np.ndarray, src: np.ndarray) -> None:
+    """``(N, H, W, 3)`` from ``(N, H, W, C)`` frames as fed: gray, RGB or RGBA."""
+    channels = src.shape[-1]
+    if channels == 3:
+        np.copyto(dst, src)
+    elif channels == 1:
+        np.copyto(dst, src)  # broadcast along the channel axis
+    else:
+        for channel in range(3):  # ~5x faster than numpy's copy of a 3-of-4 strided view
+            dst[..., channel] = src[..., channel]
+
+
+def set_priority(priority: str) -> None:
+    """Lower this process's CPU priority (threads started later inherit it)."""
+    policies = {"batch": "SCHED_BATCH", "idle": "SCHED_IDLE"}
+    if priority == "normal":
+        return
+    try:
+        os.sched_setscheduler(0, getattr(os, policies[priority]), os.sched_param(0))
+    except (AttributeError, OSError) as e:  # not Linux: fall back to the lowest nice value
+        log.debug("scheduling policy %s unavailable (%s); using nice 19", priority, e)
+        os.nice(19)
+
+
+def main(args: list[str]) -> int:
+    """Serve one FrameWriter: ``main([COMMANDS_FD, REPLIES_FD, MEMFD])``, run by
+    :class:`WriterProcess` in the child it starts, not by hand."""
+    if len(args) != 3 or not all(a.isdigit() for a in args):
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    commands_fd, replies_fd, memfd = (int(a) for a in args)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the rollout side decides when to stop
+    logging.basicConfig(level=logging.WARNING, format="evalframes writer: %(message)s")
+    commands = Connection(commands_fd, writable=False)
+    replies = Connection(replies_fd, readable=False)
+    return WriterLoop(commands, replies, memfd).run()
+
