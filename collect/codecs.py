@@ -18,13 +18,17 @@ True
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import struct
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from zarr.abc.codec import ArrayBytesCodec
-from zarr.codecs import BloscCodec, ZstdCodec
+from numcodecs import Zstd
+from zarr.abc.codec import ArrayBytesCodec, BytesBytesCodec
+from zarr.codecs import BloscCodec
 from zarr.registry import register_codec as _register_zarr_codec
 
 __all__ = [
@@ -104,7 +108,85 @@ class ZstdCodec_(FrameCodec):
     level: int = 3
 
     def zarr_codecs(self) -> dict[str, Any]:
-        return {"compressors": [ZstdCodec(level=self.level)]}
+        return {"compressors": [DeferrableZstd(level=self.level)]}
+
+
+_deferring = False
+
+
+@contextlib.contextmanager
+def deferred_compression() -> Iterator[None]:
+    """While active, :class:`DeferrableZstd` stores chunks raw, to be recompressed later.
+
+    The writer process uses it when the ring fills faster than zstd drains it. zarr encodes
+    on its own event-loop thread, so this is a process-wide switch, not a context variable;
+    the writer process is the only one that sets it.
+    """
+    global _deferring
+    _deferring = True
+    try:
+        yield
+    finally:
+        _deferring = False
+
+
+_RAW, _ZSTD = b"\x00", b"\x01"
+
+
+@dataclass(frozen=True)
+class DeferrableZstd(BytesBytesCodec):
+    """Zstandard, or the raw bytes for now (:func:`deferred_compression`); a one-byte tag says
+    which, so every reader decodes either and only the writer cares."""
+
+    is_fixed_size = False
+    level: int = 3
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeferrableZstd:
+        return cls(**data.get("configuration", {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": "evalframes.zstd", "configuration": {"level": self.level}}
+
+    def _encode(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        data = chunk_bytes.as_numpy_array()
+        if _deferring:
+            encoded = np.empty(data.nbytes + 1, np.uint8)
+            encoded[0], encoded[1:] = _RAW[0], data.reshape(-1).view(np.uint8)
+        else:
+            encoded = np.frombuffer(tagged_zstd(Zstd(self.level).encode(data)), np.uint8)
+        return chunk_spec.prototype.buffer.from_array_like(encoded)
+
+    def _decode(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        data = chunk_bytes.as_numpy_array()
+        tag, payload = bytes(data[:1]), data[1:]
+        if tag == _ZSTD:
+            payload = np.frombuffer(Zstd(self.level).decode(payload), np.uint8)
+        elif tag != _RAW:
+            raise ValueError(f"evalframes.zstd chunk has unknown tag {tag!r}")
+        return chunk_spec.prototype.buffer.from_array_like(payload)
+
+    async def _encode_single(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        return await asyncio.to_thread(self._encode, chunk_bytes, chunk_spec)
+
+    async def _decode_single(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        return await asyncio.to_thread(self._decode, chunk_bytes, chunk_spec)
+
+    def compute_encoded_size(self, _input_byte_length: int, _chunk_spec: Any) -> int:
+        raise NotImplementedError("zstd has a variable encoded size")
+
+
+def tagged_zstd(compressed: bytes) -> bytes:
+    """A :class:`DeferrableZstd` chunk from zstd-compressed bytes."""
+    return _ZSTD + compressed
+
+
+def is_deferred(encoded: bytes) -> bool:
+    """Whether a stored chunk of a :class:`DeferrableZstd` array waits for compression."""
+    return encoded[:1] == _RAW
+
+
+_register_zarr_codec("evalframes.zstd", DeferrableZstd)
 
 
 @register_codec

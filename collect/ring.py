@@ -17,6 +17,7 @@ descriptor.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -45,41 +46,28 @@ def create_memfd(size: int, name: str = "evalframes-ring") -> int:
 
 
 class RingHeader:
-    """Counters both processes see: rows consumed from the ring, rows committed, failure.
+    """Counters both processes see: rows appended (written by the rollout side), rows
+    consumed from the ring, rows committed and failure (written by the writer process).
 
-    The rollout process only reads them; the writer process is their one writer (aligned
-    8-byte stores, so a reader never sees a torn value).
+    Each field has one writer; aligned 8-byte stores, so a reader never sees a torn value.
     """
 
-    _FIELDS = ("consumed", "committed", "failed")
+    _FIELDS = ("appended", "consumed", "committed", "failed")
 
     def __init__(self, fd: int) -> None:
         self._map = mmap.mmap(fd, HEADER_BYTES)
         self._values = np.frombuffer(self._map, np.int64, len(self._FIELDS))
 
-    @property
-    def consumed(self) -> int:
-        return int(self._values[0])
+    def _get(self, index: int) -> int:
+        return int(self._values[index])
 
-    @consumed.setter
-    def consumed(self, rows: int) -> None:
-        self._values[0] = rows
+    def _set(self, index: int, value: int) -> None:
+        self._values[index] = value
 
-    @property
-    def committed(self) -> int:
-        return int(self._values[1])
-
-    @committed.setter
-    def committed(self, rows: int) -> None:
-        self._values[1] = rows
-
-    @property
-    def failed(self) -> bool:
-        return bool(self._values[2])
-
-    @failed.setter
-    def failed(self, value: bool) -> None:
-        self._values[2] = int(value)
+    appended = property(lambda self: self._get(0), lambda self, v: self._set(0, v))
+    consumed = property(lambda self: self._get(1), lambda self, v: self._set(1, v))
+    committed = property(lambda self: self._get(2), lambda self, v: self._set(2, v))
+    failed = property(lambda self: bool(self._get(3)), lambda self, v: self._set(3, int(v)))
 
 
 @dataclass(frozen=True)
@@ -165,7 +153,5 @@ class FrameRing:
             self._prefault.join()
         self._slots.clear()
         del self._bytes
-        try:
+        with contextlib.suppress(BufferError):  # a view is still held: the mapping goes with it
             self._map.close()
-        except BufferError:  # a caller still holds a view; the mapping goes with it
-            pass

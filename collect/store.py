@@ -313,6 +313,12 @@ class GroupWriter:
         for key, values in info.items():
             self.arrays[f"{INFO}/{key}"][start:stop] = values
 
+    def chunk_file(self, camera: str, start: int) -> Path:
+        """The file of the chunk of ``camera`` that begins at row ``start`` (local stores)."""
+        array = self.arrays[f"{CAMERAS}/{camera}"]
+        key = array.metadata.encode_chunk_key((start // self.chunk_frames, 0, 0, 0))
+        return Path(str(array.store_path.store.root)) / array.store_path.path / key
+
     def finish(self, rows: int, status: str) -> None:
         """Trim every array to the committed ``rows`` and record the final ``status``."""
         for array in self.arrays.values():

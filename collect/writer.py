@@ -72,8 +72,9 @@ class WriterStats:
     """Counters of one writer; ``blocked_seconds`` is time ``append`` waited for a ring slot.
 
     ``queue_high_water`` is the most rows that were waiting in the ring at once. The writer
-    process's counters (``chunks_written``, ``partial_flushes``, ``bytes_stored``) are known
-    once the writer is closed.
+    process's counters (``chunks_written``, ``partial_flushes``, ``chunks_deferred``: stored
+    raw and recompressed later, ``deferred_bytes_peak``: the most raw bytes on disk at once,
+    ``bytes_stored``) are known once the writer is closed.
     """
 
     rows: int = 0
@@ -85,6 +86,8 @@ class WriterStats:
     ring_slots: int = 0
     chunks_written: int = 0
     partial_flushes: int = 0
+    chunks_deferred: int = 0
+    deferred_bytes_peak: int = 0
     bytes_stored: int = 0
 
 
@@ -148,6 +151,9 @@ class FrameWriter:
         priority: CPU scheduling of the writer process: ``"batch"`` (default, Linux
             ``SCHED_BATCH``), ``"idle"`` (``SCHED_IDLE``: only CPU nobody else wants) or
             ``"normal"``.
+        defer_mb: disk budget for chunks stored raw (zstd only, unsharded) while the ring
+            fills faster than zstd drains it; they are recompressed in idle time and before
+            ``close()`` returns. ``0`` never defers.
 
     ``append`` after ``close()`` raises ``RuntimeError("FrameWriter is closed")``.
     """
@@ -177,6 +183,7 @@ class FrameWriter:
         overwrite: bool = False,
         threads: int = 2,
         priority: str = "batch",
+        defer_mb: float = 2048.0,
     ) -> None:
         self.closed = True  # until construction succeeds
         if not isinstance(store, (str, os.PathLike)):
@@ -187,6 +194,8 @@ class FrameWriter:
         given = {name: value for name, value in optional.items() if value is not None}
         _check_integers(1, num_envs=num_envs, threads=threads, **given)
         _check_positive(fps=fps, flush_interval=flush_interval, max_buffer_mb=max_buffer_mb)
+        if not (isinstance(defer_mb, (int, float)) and math.isfinite(defer_mb) and defer_mb >= 0):
+            raise ValueError(f"defer_mb must be a number >= 0. Got {defer_mb!r} instead.")
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}. Got {priority!r} instead.")
         self.path = Path(store)
@@ -226,6 +235,7 @@ class FrameWriter:
                 flush_interval=float(flush_interval),
                 threads=int(threads),
                 priority=priority,
+                defer_mb=float(defer_mb),
             )
         )
         self.closed = False
@@ -293,6 +303,7 @@ class FrameWriter:
         self.stats.blocked_seconds += self._process.wait_for_slot(row, self.stats.ring_slots)
         self._rows.copy(frames, self._ring.slot(row))
         self._process.send((ROW, row, scalars, info_cols))
+        self._process.header.appended = row + 1
         self._advance_episodes(scalars["terminated"] | scalars["truncated"])
         waiting = row + 1 - self._process.header.consumed
         self.stats.queue_high_water = max(self.stats.queue_high_water, waiting)

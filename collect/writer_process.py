@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from . import store as fmt
-from .codecs import get_codec
+from .codecs import ZstdCodec_, deferred_compression, get_codec
+from .compact import Compactor
 from .ring import HEADER_BYTES, FrameRing, RingHeader, RingLayout, create_memfd
 
 __all__ = ["PRIORITIES", "WriterConfig", "WriterError", "WriterProcess"]
@@ -71,6 +72,7 @@ class WriterConfig:
     flush_interval: float
     threads: int
     priority: str
+    defer_mb: float  # disk budget for chunks stored raw until they are recompressed
 
 
 @dataclass(frozen=True)
@@ -208,10 +210,8 @@ def _describe_exit(code: int) -> str:
 def _grow_pipe(fd: int) -> None:
     import fcntl
 
-    try:
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or over the pipe-max-size
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-    except (AttributeError, OSError):  # not Linux, or over /proc/sys/fs/pipe-max-size
-        pass
 
 
 def _child_environment() -> dict[str, str]:
@@ -275,7 +275,14 @@ class WriterLoop:
         self.pool: ThreadPoolExecutor | None = None
         self.rows = 0  # rows received
         self.last_commit = time.monotonic()
-        self.stats = {"chunks_written": 0, "partial_flushes": 0, "bytes_stored": 0}
+        self.compactor: Compactor | None = None
+        self.stats = {
+            "chunks_written": 0,
+            "partial_flushes": 0,
+            "chunks_deferred": 0,
+            "deferred_bytes_peak": 0,
+            "bytes_stored": 0,
+        }
 
     @property
     def committed(self) -> int:
@@ -341,6 +348,9 @@ class WriterLoop:
         for group in self.groups:
             for camera, (h, w, _) in layout.ring.cameras.items():
                 group.add_camera(camera, h, w)
+        deferrable = isinstance(self.codec, ZstdCodec_) and layout.shard_frames is None
+        if deferrable and self.config.defer_mb > 0:
+            self.compactor = Compactor(self.codec.level)
 
     def _take_row(self, row: int, scalars: dict[str, np.ndarray], info: dict) -> None:
         """Copy row ``row`` out of the ring into the chunk (dropping alpha), free its slot."""
@@ -355,11 +365,35 @@ class WriterLoop:
         chunk.filled = i + 1
         self.rows = row + 1
         if chunk.filled == len(chunk.scalars["step"][0]):
-            self._write(chunk)
+            if self._should_defer(chunk):
+                self._write_deferred(chunk)
+            else:
+                self._write(chunk)
             self.stats["chunks_written"] += 1
             chunk.start, chunk.filled, chunk.info = self.rows, 0, {}
         else:
             self._flush_if_due()
+
+    def _should_defer(self, chunk: _Chunk) -> bool:
+        """Store this chunk raw if the ring is half full and the disk budget allows it."""
+        assert self.layout is not None and self.config is not None
+        if self.compactor is None:
+            return False
+        backlog = self.header.appended - self.rows
+        raw = sum(buf.nbytes for buf in chunk.cameras.values())
+        within_budget = self.compactor.pending_bytes + raw <= self.config.defer_mb * 2**20
+        return 2 * backlog >= self.layout.ring.slots and within_budget
+
+    def _write_deferred(self, chunk: _Chunk) -> None:
+        """Write the chunk's frames raw (no compression CPU now); queue them for zstd."""
+        assert self.compactor is not None
+        with deferred_compression():
+            self._write(chunk)
+        for group in self.groups:
+            for camera, buf in chunk.cameras.items():
+                path = group.chunk_file(camera, chunk.start)
+                self.compactor.add(path, buf[0].nbytes)
+        self.stats["chunks_deferred"] += 1
 
     def _seconds_to_flush(self) -> float | None:
         if self.rows <= self.committed:
@@ -431,6 +465,9 @@ class WriterLoop:
         self._write_partial()
         for group in self._finishing_groups():
             group.finish(self.committed, status)
+        if self.compactor is not None:
+            self.compactor.finish()
+            self.stats["deferred_bytes_peak"] = self.compactor.peak_bytes
         self._stop()
         self.stats["bytes_stored"] = self._bytes_stored()
 
@@ -504,4 +541,3 @@ def main(args: list[str]) -> int:
     commands = Connection(commands_fd, writable=False)
     replies = Connection(replies_fd, readable=False)
     return WriterLoop(commands, replies, memfd).run()
-
