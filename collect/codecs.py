@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numcodecs import Zstd
 from zarr.abc.codec import ArrayBytesCodec, BytesBytesCodec
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, ZstdCodec
 from zarr.registry import register_codec as _register_zarr_codec
 
 __all__ = [
@@ -140,6 +140,9 @@ class DeferrableZstd(BytesBytesCodec):
 
     is_fixed_size = False
     level: int = 3
+
+    def __post_init__(self) -> None:
+        ZstdCodec(level=self.level)  # zarr's own range check: one message for a bad level
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeferrableZstd:

@@ -32,7 +32,6 @@ import os
 import signal
 import threading
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,12 +90,15 @@ class WriterStats:
     bytes_stored: int = 0
 
 
-_OPEN_WRITERS: weakref.WeakSet[FrameWriter] = weakref.WeakSet()
+# Strong references: a writer its caller dropped without close() is still closed at exit
+# (its writer process would otherwise see the pipe close and mark the groups interrupted).
+_OPEN_WRITERS: set[FrameWriter] = set()
 _SIGTERM_INSTALLED = False
 
 
 def _close_open_writers() -> None:
     for writer in list(_OPEN_WRITERS):
+        log.debug("closing %r at exit", writer)
         try:
             writer.close()
         except Exception as e:  # noqa: BLE001 - at exit, report and keep closing the others
@@ -355,10 +357,6 @@ class FrameWriter:
             self.stats.frames,
             self.stats.bytes_stored / 1e6,
         )
-
-    def __del__(self) -> None:
-        if getattr(self, "closed", True) is False:
-            log.warning("FrameWriter for %s was not closed; flushing at exit", self.path)
 
     # ------------------------------------------------------------------ rollout thread
 
