@@ -1,98 +1,152 @@
-"""What recording costs the rollout thread: FrameWriter.append vs memcpy vs inline ffmpeg.
+"""What recording costs the rollout: FrameWriter.append vs memcpy (vs inline ffmpeg).
 
-For each resolution (4 envs x 3 cameras of real MuJoCo tabletop frames), in one run and
-alternating strategies step by step, so machine load hits all three alike:
+Input is what users feed, from real MuJoCo tabletop steps (4 envs x 3 cameras) collected
+first, each step's frames its own arrays (deep copies):
 
-* ``memcpy``: copying the same bytes into a preallocated buffer (the floor);
-* ``append``: ``FrameWriter.append`` on the calling thread (store codec: zstd, default);
-* ``inline``: writing the same frames to one imageio-ffmpeg libx264 pipe per env and camera,
-  as inline per-env video writers do.
+* per-env RGBA dicts (OmniGibson structure), the headline: the observation list exactly as
+  ``make_env("mujoco_tabletop", 4, tensor=False)`` emits it, one nested dict per env with
+  ``uint8 (H, W, 4)`` frames (``[{"robot_r1": {"robot_r1:zed_link:Camera:0": {"rgb": ...},
+  ..., "proprio": ...}}, ...]``); goal: append <= 1.5x memcpy;
+* contiguous RGB batches: the same frames as ``{camera: uint8 (4, H, W, 3)}``; goal: append
+  <= 1.2x memcpy.
 
-Appends are paced like a rollout: between steps the benchmark sleeps for the simulator's own
-step time (measured while collecting the frames), which is when the writer's background
-threads and ffmpeg do their work. Reported: calling-thread ms per step (median and p99 after
-a warm-up of 32 steps), the ratio to memcpy and to the inline write, then, measured alone
-(one strategy at a time, so 12 inline encoders do not slow the writer's threads or the other
-way round): background CPU ms per frame (writer: process CPU minus the calling thread's;
-inline: the ffmpeg processes' CPU) and bytes stored per frame.
+For each resolution and input, in one run and alternating strategies step by step, so machine
+load hits all alike:
 
-    python benchmarks/bench_hotpath.py                # 128 256 480 960
-    python benchmarks/bench_hotpath.py --sizes 128 --steps 60
+* ``memcpy``: copying the same input bytes (every RGBA frame, 4 bytes/pixel; or the RGB
+  batches) into a preallocated, already-touched 256 MiB buffer (the floor);
+* ``append``: ``FrameWriter.append(obs)`` with its defaults (zstd, writer subprocess);
+* ``inline`` (RGB batches only): writing the frames to one imageio-ffmpeg libx264 pipe per env
+  and camera, as inline per-env video writers do.
+
+Every strategy reads its own copy of the input, so none finds frames another one just pulled
+into the cache. Steps are paced like a rollout: after each strategy's step the benchmark
+sleeps for the simulator's median step time (measured while collecting), which is when the
+writer process and ffmpeg do their work. Reported: calling-thread ms per step (median and p99
+after a warm-up of 32 steps) and the ratios. Then, measured alone (one strategy at a time):
+
+* writer CPU ms/frame: the writer process's user + system CPU over its whole life, from
+  ``getrusage(RUSAGE_CHILDREN)`` around the writer (``close()`` waits for the process, so the
+  final chunks and any deferred recompression are counted; a psutil sample before ``close()``
+  would miss them), less its start-up (imports, opening the groups: psutil's reading once a
+  ``flush()`` before the first append has returned), which is shown on its own;
+* rollout CPU ms/frame: ``time.thread_time`` of the calling thread inside ``append``;
+* blocked s and chunks deferred (``writer.stats``), stored KB/frame (``stats.bytes_stored``)
+  next to the raw RGB size; for inline, the ffmpeg processes' CPU and the files' bytes.
+
+Peak memory is about 7 GB at 960x960 with the default steps (three copies of the frames).
+
+    python benchmarks/bench_hotpath.py                # 128 256 480 960, 120 steps (960: 60)
+    python benchmarks/bench_hotpath.py --sizes 128 --steps 40
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import imageio_ffmpeg
 import numpy as np
-from common import children_cpu
+import psutil
+from common import children_cpu, dir_bytes, load_average, markdown_table
 
 from collect import FrameWriter
-from collect.adapters import batches_to_numpy, to_camera_batches
+from collect.adapters import batches_to_numpy, camera_frames, to_camera_batches
 
 NUM_ENVS = 4
 FPS = 30.0
 WARMUP_STEPS = 32  # excluded from the per-step statistics of every strategy
+MEMCPY_BYTES = 256 * 2**20  # bigger than any cache, like the writer's ring
+RGBA, RGB = "per-env RGBA dicts (OmniGibson structure)", "contiguous RGB batches"
+KINDS = {  # input kind -> (what one step is, the append/memcpy to aim for)
+    RGBA: (f"a list of {NUM_ENVS} env dicts, 3 cameras x uint8 (H, W, 4) each", 1.5),
+    RGB: (f"{{camera: uint8 ({NUM_ENVS}, H, W, 3)}}", 1.2),
+}
+
+Observation = Any  # one step's input: a list of per-env dicts, or {camera: batch}
 
 
-def collect_frames(size: int, steps: int) -> tuple[list[dict[str, np.ndarray]], float]:
-    """Real tabletop frames for ``steps`` steps, and the simulator's median step time (s)."""
+def collect_observations(size: int, steps: int) -> tuple[list[list[dict]], float]:
+    """``steps`` real tabletop observations (frames deep-copied) and the median step time (s)."""
     from collect.envs import make_env, make_policy
 
     env = make_env("mujoco_tabletop", NUM_ENVS, seed=0, image_size=size, tensor=False)
     policy = make_policy("scripted", env)
     obs = env.reset(seed=0)
-    frames, times = [], []
+    observations, times = [], []
     for _ in range(steps):
         t0 = time.perf_counter()
         obs, *_ = env.step(policy(obs))
         times.append(time.perf_counter() - t0)
-        batches = batches_to_numpy(to_camera_batches(obs, NUM_ENVS))
-        frames.append({cam: np.ascontiguousarray(b) for cam, b in batches.items()})
+        observations.append(copy.deepcopy(obs))
     env.close()
-    return frames, statistics.median(times)
+    return observations, statistics.median(times)
+
+
+def rgb_batches(observations: list[list[dict]]) -> list[dict[str, np.ndarray]]:
+    """The same frames as contiguous ``{camera: (N, H, W, 3)}`` batches (new arrays)."""
+    return [
+        {
+            c: np.ascontiguousarray(b)
+            for c, b in batches_to_numpy(to_camera_batches(o, NUM_ENVS)).items()
+        }
+        for o in observations
+    ]
+
+
+def flat_frames(obs: Observation) -> list[np.ndarray]:
+    """The arrays of one step's input, in order: every env's frame of every camera, or the
+    camera batches."""
+    arrays = []
+    for frames in camera_frames(obs, NUM_ENVS).values():
+        arrays.extend(frames if isinstance(frames, list) else [frames])
+    return arrays
 
 
 class Memcpy:
-    """Copy each step into a preallocated ring buffer (what append must at least do)."""
+    """Copy each step's arrays into the next slot of a preallocated, touched buffer."""
 
-    def __init__(self, sample: dict[str, np.ndarray]) -> None:
-        self.buffers = {c: np.empty((16, *b.shape), b.dtype) for c, b in sample.items()}
+    def __init__(self, sample: list[np.ndarray]) -> None:
+        slots = max(2, MEMCPY_BYTES // sum(a.nbytes for a in sample))
+        self.slots = [[np.full_like(a, 1) for a in sample] for _ in range(slots)]
         self.row = 0
 
-    def step(self, batch: dict[str, np.ndarray]) -> None:
-        for cam, frames in batch.items():
-            self.buffers[cam][self.row % 16] = frames
+    def step(self, arrays: list[np.ndarray]) -> None:
+        for dst, src in zip(self.slots[self.row % len(self.slots)], arrays, strict=True):
+            np.copyto(dst, src)
         self.row += 1
 
     def close(self) -> None:
-        pass
+        self.slots.clear()
 
 
 class Store:
     """FrameWriter with its defaults."""
 
-    def __init__(self, path: Path, fps: float) -> None:
-        self.writer = FrameWriter(path, rank=0, gpu=0, num_envs=NUM_ENVS, fps=fps)
+    def __init__(self, path: Path) -> None:
+        self.writer = FrameWriter(path, rank=0, gpu=0, num_envs=NUM_ENVS, fps=FPS)
 
-    def step(self, batch: dict[str, np.ndarray]) -> None:
-        self.writer.append(batch)
+    def step(self, obs: Observation) -> None:
+        self.writer.append(obs)
 
     def close(self) -> None:
         self.writer.close()
 
 
 class Inline:
-    """One imageio-ffmpeg libx264 writer per env and camera, fed on the calling thread."""
+    """One imageio-ffmpeg libx264 writer per env and camera, fed RGB on the calling thread."""
 
-    def __init__(self, out: Path, sample: dict[str, np.ndarray], fps: float) -> None:
+    def __init__(self, out: Path, sample: dict[str, np.ndarray]) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.writers = {}
         for cam, batch in sample.items():
@@ -101,7 +155,7 @@ class Inline:
                 gen = imageio_ffmpeg.write_frames(
                     str(out / f"{cam}_env{env}.mp4"),
                     (w, h),
-                    fps=fps,
+                    fps=FPS,
                     codec="libx264",
                     macro_block_size=1,
                     ffmpeg_log_level="error",
@@ -118,95 +172,172 @@ class Inline:
             gen.close()
 
 
-def paced(strategy: Memcpy | Store | Inline, frames: list, sim_time: float) -> list[float]:
-    """Feed every step to one strategy, sleeping the simulator's step time in between."""
-    times = []
-    for batch in frames:
-        t0 = time.perf_counter()
-        strategy.step(batch)
-        times.append(time.perf_counter() - t0)
-        time.sleep(sim_time)
-    return times
+Strategy = Memcpy | Store | Inline
 
 
-def interleaved_times(frames: list, sim_time: float, workdir: Path) -> dict[str, list[float]]:
+def interleaved_times(
+    feeds: dict[str, tuple[Strategy, list]], sim_time: float
+) -> dict[str, list[float]]:
     """Calling-thread seconds per step, strategies alternating step by step (A B C A B C)."""
-    strategies = {
-        "memcpy": Memcpy(frames[0]),
-        "append": Store(workdir / "timed.zarr", FPS),
-        "inline": Inline(workdir / "timed_inline", frames[0], FPS),
-    }
-    times: dict[str, list[float]] = {name: [] for name in strategies}
-    for batch in frames:
-        for name, strategy in strategies.items():
+    times: dict[str, list[float]] = {name: [] for name in feeds}
+    steps = len(next(iter(feeds.values()))[1])
+    for i in range(steps):
+        for name, (strategy, inputs) in feeds.items():
             t0 = time.perf_counter()
-            strategy.step(batch)
+            strategy.step(inputs[i])
             times[name].append(time.perf_counter() - t0)
             time.sleep(sim_time)  # the simulator's turn: background work happens now
-    for strategy in strategies.values():
+    for strategy, _ in feeds.values():
         strategy.close()
     return times
 
 
-def store_cpu(frames: list, sim_time: float, path: Path) -> tuple[float, int]:
-    """Background CPU seconds of a FrameWriter alone (process CPU minus the calling thread)."""
-    store = Store(path, FPS)
-    proc0, main0 = time.process_time(), time.thread_time()
-    paced(store, frames, sim_time)
-    store.close()
-    background = (time.process_time() - proc0) - (time.thread_time() - main0)
-    return background, store.writer.stats.bytes_stored
+@dataclass(frozen=True)
+class WriterCost:
+    """One FrameWriter measured alone; CPU in ms per frame."""
+
+    writer_ms: float  # writer process, start-up excluded
+    startup_ms: float  # writer process before the first append (total, not per frame)
+    rollout_ms: float  # the calling thread inside append
+    blocked_s: float
+    chunks_deferred: int
+    stored_bytes: float  # per frame
 
 
-def inline_cpu(frames: list, sim_time: float, out: Path) -> tuple[float, int]:
-    """CPU seconds of the inline ffmpeg encoders alone (their processes), and bytes written."""
-    before = children_cpu()
-    inline = Inline(out, frames[0], FPS)
-    paced(inline, frames, sim_time)
-    inline.close()
-    return children_cpu() - before, sum(f.stat().st_size for f in out.iterdir())
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
-def run_size(size: int, steps: int, workdir: Path) -> dict[str, dict[str, float]]:
-    frames, sim_time = collect_frames(size, steps)
-    n_frames = steps * NUM_ENVS * len(frames[0])
-    raw = sum(b[0].nbytes for b in frames[0].values()) / len(frames[0])
-    times = interleaved_times(frames, sim_time, workdir / f"{size}")
-    warmup = min(WARMUP_STEPS, steps // 4)  # buffer first-touch, ffmpeg start-up
-    store_s, store_bytes = store_cpu(frames, sim_time, workdir / f"{size}.zarr")
-    inline_s, inline_bytes = inline_cpu(frames, sim_time, workdir / f"{size}_inline")
-    cpu = {"memcpy": 0.0, "append": store_s, "inline": inline_s}
-    stored = {"memcpy": 0, "append": store_bytes, "inline": inline_bytes}
-    return {
-        name: {
-            "median_ms": 1000 * statistics.median(ts[warmup:]),
-            "p99_ms": 1000 * float(np.percentile(ts[warmup:], 99)),
-            "bg_cpu_ms_per_frame": 1000 * cpu[name] / n_frames,
-            "bytes_per_frame": stored[name] / n_frames,
-            "raw_bytes_per_frame": raw,
-            "sim_ms": 1000 * sim_time,
-        }
-        for name, ts in times.items()
-    }
-
-
-def print_table(results: dict[int, dict[str, dict[str, float]]]) -> None:
-    header = (
-        "| size | sim ms/step | memcpy ms | append ms (p99) | inline ms (p99) | append/memcpy "
-        "| append/inline | bg CPU ms/frame: store vs x264 | stored KB/frame (raw) |"
+def writer_alone(inputs: list[Observation], sim_time: float, path: Path) -> WriterCost:
+    """CPU of a FrameWriter fed alone, paced like a rollout."""
+    children0 = children_cpu()
+    writer = FrameWriter(path, rank=0, gpu=0, num_envs=NUM_ENVS, fps=FPS)
+    writer.flush()  # returns once the writer process has started and opened the groups
+    startup = process_cpu(writer.writer_pid)
+    rollout = 0.0
+    for obs in inputs:
+        t0 = time.thread_time()
+        writer.append(obs)
+        rollout += time.thread_time() - t0
+        time.sleep(sim_time)
+    writer.close()  # waits for the writer process: its CPU is now in RUSAGE_CHILDREN
+    stats = writer.stats
+    return WriterCost(
+        writer_ms=1000 * (children_cpu() - children0 - startup) / stats.frames,
+        startup_ms=1000 * startup,
+        rollout_ms=1000 * rollout / stats.frames,
+        blocked_s=stats.blocked_seconds,
+        chunks_deferred=stats.chunks_deferred,
+        stored_bytes=stats.bytes_stored / stats.frames,
     )
-    print(header)
-    print("|---" * (header.count("|") - 1) + "|")
-    for size, r in results.items():
-        m, a, i = r["memcpy"], r["append"], r["inline"]
-        print(
-            f"| {size} | {a['sim_ms']:.1f} | {m['median_ms']:.2f} "
-            f"| {a['median_ms']:.2f} ({a['p99_ms']:.2f}) "
-            f"| {i['median_ms']:.2f} ({i['p99_ms']:.2f}) "
-            f"| {a['median_ms'] / m['median_ms']:.2f}x | {a['median_ms'] / i['median_ms']:.2f}x "
-            f"| {a['bg_cpu_ms_per_frame']:.2f} vs {i['bg_cpu_ms_per_frame']:.2f} "
-            f"| {a['bytes_per_frame'] / 1e3:.1f} ({a['raw_bytes_per_frame'] / 1e3:.0f}) |"
-        )
+
+
+def inline_alone(
+    inputs: list[dict[str, np.ndarray]], sim_time: float, out: Path
+) -> tuple[float, float]:
+    """(CPU ms per frame of the ffmpeg processes, bytes per frame) of inline writers alone."""
+    before = children_cpu()
+    inline = Inline(out, inputs[0])
+    for batch in inputs:
+        inline.step(batch)
+        time.sleep(sim_time)
+    inline.close()
+    frames = len(inputs) * len(inline.writers)
+    return 1000 * (children_cpu() - before) / frames, dir_bytes(out) / frames
+
+
+@dataclass(frozen=True)
+class Result:
+    """One input kind at one size."""
+
+    size: int
+    sim_ms: float
+    raw_bytes: int  # RGB bytes of one frame
+    times: dict[str, tuple[float, float]]  # strategy -> (median, p99) ms per step
+    writer: WriterCost
+    x264: tuple[float, float] | None  # inline: ffmpeg CPU ms/frame, bytes/frame
+
+
+def median_p99(times: list[float], warmup: int) -> tuple[float, float]:
+    kept = times[warmup:]
+    return 1000 * statistics.median(kept), 1000 * float(np.percentile(kept, 99))
+
+
+def run_kind(size: int, inputs: list, sim_time: float, workdir: Path, *, inline: bool) -> Result:
+    """Time memcpy, append (and inline) interleaved, then measure append (and inline) alone.
+
+    ``append`` is fed ``inputs``; the others get deep copies of them.
+    """
+    memcpy_input = [flat_frames(obs) for obs in copy.deepcopy(inputs)]
+    feeds: dict[str, tuple[Strategy, list]] = {
+        "memcpy": (Memcpy(memcpy_input[0]), memcpy_input),
+        "append": (Store(workdir / "timed.zarr"), inputs),
+    }
+    if inline:
+        inline_input = copy.deepcopy(inputs)
+        feeds["inline"] = (Inline(workdir / "timed_inline", inline_input[0]), inline_input)
+    times = interleaved_times(feeds, sim_time)
+    del feeds, memcpy_input
+    warmup = min(WARMUP_STEPS, len(inputs) // 4)  # first touches, ffmpeg start-up
+    h, w = flat_frames(inputs[0])[0].shape[-3:-1]
+    return Result(
+        size=size,
+        sim_ms=1000 * sim_time,
+        raw_bytes=3 * h * w,
+        times={name: median_p99(ts, warmup) for name, ts in times.items()},
+        writer=writer_alone(inputs, sim_time, workdir / "alone.zarr"),
+        x264=inline_alone(inline_input, sim_time, workdir / "inline") if inline else None,
+    )
+
+
+def run_size(size: int, steps: int, workdir: Path) -> dict[str, Result]:
+    """Both input kinds at one size (in memory: at most three copies of the frames)."""
+    print(f"bench_hotpath: {size}x{size}, {steps} steps", file=sys.stderr)
+    observations, sim_time = collect_observations(size, steps)
+    rgba = run_kind(size, observations, sim_time, workdir / f"{size}_rgba", inline=False)
+    batches = rgb_batches(observations)
+    del observations
+    rgb = run_kind(size, batches, sim_time, workdir / f"{size}_rgb", inline=True)
+    return {RGBA: rgba, RGB: rgb}
+
+
+def _ms(times: tuple[float, float]) -> str:
+    return f"{times[0]:.2f} ({times[1]:.2f})"
+
+
+def _ratio(r: Result, other: str) -> str:
+    return f"{r.times['append'][0] / r.times[other][0]:.2f}x"
+
+
+# (header, value, inline only)
+COLUMNS: list[tuple[str, Callable[[Result], object], bool]] = [
+    ("size", lambda r: r.size, False),
+    ("sim ms/step", lambda r: f"{r.sim_ms:.1f}", False),
+    ("memcpy ms", lambda r: f"{r.times['memcpy'][0]:.2f}", False),
+    ("append ms (p99)", lambda r: _ms(r.times["append"]), False),
+    ("inline x264 ms (p99)", lambda r: _ms(r.times["inline"]), True),
+    ("append/memcpy", lambda r: _ratio(r, "memcpy"), False),
+    ("append/inline", lambda r: _ratio(r, "inline"), True),
+    ("writer CPU ms/frame (start-up ms)",
+     lambda r: f"{r.writer.writer_ms:.2f} ({r.writer.startup_ms:.0f})", False),
+    ("x264 CPU ms/frame", lambda r: f"{r.x264[0]:.2f}", True),
+    ("rollout CPU ms/frame", lambda r: f"{r.writer.rollout_ms:.3f}", False),
+    ("blocked s", lambda r: f"{r.writer.blocked_s:.2f}", False),
+    ("chunks deferred", lambda r: r.writer.chunks_deferred, False),
+    ("stored KB/frame (raw)",
+     lambda r: f"{r.writer.stored_bytes / 1000:.1f} ({r.raw_bytes / 1000:.0f})", False),
+    ("x264 KB/frame", lambda r: f"{r.x264[1] / 1000:.1f}", True),
+]  # fmt: skip
+
+
+def table(results: list[Result]) -> str:
+    """One markdown table of one input kind, a row per size (inline columns if measured)."""
+    inline = results[0].x264 is not None
+    columns = [(h, value) for h, value, inline_only in COLUMNS if inline or not inline_only]
+    rows = [[value(r) for _, value in columns] for r in results]
+    return markdown_table([h for h, _ in columns], rows)
 
 
 def main() -> None:
@@ -216,13 +347,19 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     workdir = Path(tempfile.mkdtemp(prefix="bench_hotpath_"))
+    load_before = load_average()
     try:
-        results = {}
+        results = []
         for size in args.sizes:
             steps = args.steps // 2 if size >= 960 else args.steps
-            results[size] = run_size(size, steps, workdir)
-        print(f"# bench_hotpath: {NUM_ENVS} envs x 3 cameras, {os.cpu_count()} cores")
-        print_table(results)
+            results.append(run_size(size, steps, workdir))
+        print(
+            f"bench_hotpath: {NUM_ENVS} envs x 3 cameras, {os.cpu_count()} cores, "
+            f"load average {load_before} before, {load_average()} after"
+        )
+        for kind, (step, goal) in KINDS.items():
+            print(f"\n{kind}, one step = {step}; goal: append <= {goal}x memcpy\n")
+            print(table([r[kind] for r in results]))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -375,14 +376,17 @@ class WriterLoop:
             self._flush_if_due()
 
     def _should_defer(self, chunk: _Chunk) -> bool:
-        """Store this chunk raw if the ring is half full and the disk budget allows it."""
+        """Store this chunk raw if the ring is half full and the disk budget allows it (the
+        raw bytes waiting stay under ``defer_mb``, and the disk keeps room for 8 more)."""
         assert self.layout is not None and self.config is not None
-        if self.compactor is None:
+        if (
+            self.compactor is None
+            or 2 * (self.header.appended - self.rows) < self.layout.ring.slots
+        ):
             return False
-        backlog = self.header.appended - self.rows
         raw = sum(buf.nbytes for buf in chunk.cameras.values())
         within_budget = self.compactor.pending_bytes + raw <= self.config.defer_mb * 2**20
-        return 2 * backlog >= self.layout.ring.slots and within_budget
+        return within_budget and shutil.disk_usage(self.config.path).free > 8 * raw
 
     def _write_deferred(self, chunk: _Chunk) -> None:
         """Write the chunk's frames raw (no compression CPU now); queue them for zstd."""
@@ -537,6 +541,7 @@ def main(args: list[str]) -> int:
         return 2
     commands_fd, replies_fd, memfd = (int(a) for a in args)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the rollout side decides when to stop
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past a file-size limit: EFBIG, reported
     logging.basicConfig(level=logging.WARNING, format="evalframes writer: %(message)s")
     commands = Connection(commands_fd, writable=False)
     replies = Connection(replies_fd, readable=False)

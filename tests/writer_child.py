@@ -1,7 +1,8 @@
 """A writer process for crash and concurrency tests: ``python writer_child.py STORE RANK ...``.
 
-Appends pattern frames as fast as asked and prints ``<rows appended> <monotonic time>`` after
-every append, so the parent knows exactly what was handed to the writer before it kills us.
+Appends pattern frames as fast as asked and prints ``<rows appended> <monotonic time>
+<rows committed>`` after every append, so the parent knows exactly what was handed to the
+writer before it kills us; the first line is ``ready <time> <writer process pid>``.
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ def main() -> None:
         max_buffer_mb=args.max_buffer_mb,
         chunk_frames=8,
     )
-    print("ready", time.monotonic(), flush=True)
+    print("ready", time.monotonic(), writer.writer_pid, flush=True)
     for step in range(args.rows):
         done = [step % 7 == 6] * args.num_envs
         writer.append(pattern_batch(args.rank, args.num_envs, step), reward=step, terminated=done)
-        print(step + 1, time.monotonic(), flush=True)
+        print(step + 1, time.monotonic(), writer.committed_rows, flush=True)
         if args.sleep:
             time.sleep(args.sleep)
     if args.wait_at_end:

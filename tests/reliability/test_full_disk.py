@@ -21,7 +21,7 @@ from framegen import assert_group_matches, pattern_batch
 
 from collect import FrameWriter, WriterError, open_store
 
-ERROR = "collect.writer.WriterError"  # how the uncaught error ends the child's traceback
+ERROR = "collect.writer_process.WriterError"  # how the uncaught error ends the child's traceback
 COMMITTED = re.compile(r"rows up to (\d+) are committed and readable")
 
 
@@ -34,6 +34,16 @@ def rows_appended(child: Child) -> int:
     return max((int(x.split()[0]) for x in list(child.lines) if x.split()[0].isdigit()), default=0)
 
 
+def rows_committed(child: Child) -> int:
+    steps = [x.split() for x in list(child.lines) if x.split()[0].isdigit()]
+    return max((int(fields[2]) for fields in steps), default=0)
+
+
+def writer_pid(child: Child) -> int:
+    """The pid of the writer process (which writes the files), from the child's ready line."""
+    return next(int(x.split()[2]) for x in list(child.lines) if x.startswith("ready"))
+
+
 def record_until_full(store: Path, how: str) -> tuple[Child, int]:
     """Run a writer child that appends until the room runs out; its exit status."""
     child = Child(
@@ -41,8 +51,8 @@ def record_until_full(store: Path, how: str) -> tuple[Child, int]:
         preexec_fn=ignore_sigxfsz,
     )
     if how == "file-size limit":
-        child.wait_until(lambda c: rows_appended(c) >= 40)  # several chunks committed
-        resource.prlimit(child.proc.pid, resource.RLIMIT_FSIZE, (4096, 4096))
+        child.wait_until(lambda c: rows_committed(c) >= 24)  # several chunks committed
+        resource.prlimit(writer_pid(child), resource.RLIMIT_FSIZE, (4096, 4096))
     return child, child.finish(timeout=60)
 
 
