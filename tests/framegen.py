@@ -1,12 +1,17 @@
 """Deterministic test frames whose pixels say which rank, env, camera and step they are.
 
 Smooth content (gradients that move with the step) so codecs and video encoders see something
-like a real scene; the first pixels carry the ids, so a read-back can be checked exactly.
+like a real scene; the first pixels carry the ids, so a read-back can be checked exactly. Also
+the wait a reader of a killed rollout's store needs (:func:`wait_until_finished`).
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
+
+from collect import open_store
 
 SIZES = {"zed": (48, 64), "left_realsense": (32, 32), "right_realsense": (24, 40)}
 
@@ -44,3 +49,12 @@ def assert_group_matches(group, rank: int, env: int, rows: int | None = None) ->
             expected = pattern_frame(rank, env, step, c, h, w)
             if not np.array_equal(stored[step], expected):
                 raise AssertionError(f"{group.name} camera {cam} row {step} differs")
+
+
+def wait_until_finished(store, names: list[str], timeout: float = 60.0) -> None:
+    """Wait until the writer process of a killed rollout has committed its rows and marked
+    the groups (it outlives the rollout to do so)."""
+    deadline = time.monotonic() + timeout
+    while any(open_store(store).group(n).status == "recording" for n in names):
+        assert time.monotonic() < deadline, f"groups {names} still 'recording'"
+        time.sleep(0.05)

@@ -22,7 +22,7 @@ import pytest
 from chaos import ENV_WORKER, Child, Step, one_line, python_m
 from conftest import KILL_TRIALS
 from env_worker import NUM_ENVS, frame_digest
-from framegen import assert_group_matches, pattern_batch
+from framegen import assert_group_matches, pattern_batch, wait_until_finished
 from test_render_kill import decoded_frames
 
 from collect import FrameWriter, WriterError, open_store
@@ -31,7 +31,6 @@ from collect.store import GroupReader, group_name
 
 FLUSH_INTERVAL = 0.1  # shorter than a 64-row chunk takes: kills land in partial-chunk rewrites
 MAX_KILL_DELAY = 2.0  # kills land 0-2 s after the first commit (many flush intervals)
-WRITER_FINISH_S = 60.0  # how long the orphaned writer process may take to commit and exit
 
 
 @dataclass
@@ -71,11 +70,7 @@ def kill_worker(store, rank: int) -> KilledWorker:
 
 def wait_for_writer(store, rank: int) -> None:
     """Wait until the writer process of a killed worker has committed and marked its groups."""
-    deadline = time.monotonic() + WRITER_FINISH_S
-    names = [group_name(rank, rank, e) for e in range(NUM_ENVS)]
-    while any(open_store(store).group(n).status == "recording" for n in names):
-        assert time.monotonic() < deadline, f"rank {rank}: groups still 'recording'"
-        time.sleep(0.05)
+    wait_until_finished(store, [group_name(rank, rank, e) for e in range(NUM_ENVS)])
 
 
 def digest_mismatches(group: GroupReader, steps: list[Step]) -> int:
