@@ -1,4 +1,4 @@
-"""What recording costs the rollout: FrameWriter.append vs memcpy (vs inline ffmpeg).
+"""What recording costs the rollout: FrameWriter.append vs memcpy (and inline ffmpeg).
 
 Input is what users feed, from real MuJoCo tabletop steps (4 envs x 3 cameras) collected
 first, each step's frames its own arrays (deep copies):
@@ -10,31 +10,36 @@ first, each step's frames its own arrays (deep copies):
 * contiguous RGB batches: the same frames as ``{camera: uint8 (4, H, W, 3)}``; goal: append
   <= 1.2x memcpy.
 
-For each resolution and input, in one run and alternating strategies step by step, so machine
-load hits all alike:
+For each resolution and input, two strategies alternate step by step in one run, so machine
+load hits both alike:
 
-* ``memcpy``: copying the same input bytes (every RGBA frame, 4 bytes/pixel; or the RGB
-  batches) into a preallocated, already-touched 256 MiB buffer (the floor);
-* ``append``: ``FrameWriter.append(obs)`` with its defaults (zstd, writer subprocess);
-* ``inline`` (RGB batches only): writing the frames to one imageio-ffmpeg libx264 pipe per env
-  and camera, as inline per-env video writers do.
+* ``memcpy``: copying the same input bytes (every env's RGBA frame, 4 bytes/pixel; or the RGB
+  batches) into the next slot of a preallocated, already-touched 256 MiB buffer (the floor);
+* ``append``: ``FrameWriter.append(obs)`` with its defaults (zstd, writer subprocess).
 
-Every strategy reads its own copy of the input, so none finds frames another one just pulled
-into the cache. Steps are paced like a rollout: after each strategy's step the benchmark
-sleeps for the simulator's median step time (measured while collecting), which is when the
-writer process and ffmpeg do their work. Reported: calling-thread ms per step (median and p99
-after a warm-up of 32 steps) and the ratios. Then, measured alone (one strategy at a time):
+memcpy reads a deep copy of append's input, so neither finds frames the other just pulled
+into the cache. Steps are paced like a rollout: after each step the benchmark sleeps for the
+simulator's median step time (measured while collecting), which is when the writer process
+does its work. Reported: calling-thread ms per step (median and p99 after a warm-up of 32
+steps) and append/memcpy. Then, measured alone (one strategy at a time, paced the same way):
 
 * writer CPU ms/frame: the writer process's user + system CPU over its whole life, from
   ``getrusage(RUSAGE_CHILDREN)`` around the writer (``close()`` waits for the process, so the
-  final chunks and any deferred recompression are counted; a psutil sample before ``close()``
-  would miss them), less its start-up (imports, opening the groups: psutil's reading once a
-  ``flush()`` before the first append has returned), which is shown on its own;
-* rollout CPU ms/frame: ``time.thread_time`` of the calling thread inside ``append``;
-* blocked s and chunks deferred (``writer.stats``), stored KB/frame (``stats.bytes_stored``)
-  next to the raw RGB size; for inline, the ffmpeg processes' CPU and the files' bytes.
+  final chunks and any deferred recompression are counted, which a psutil sample taken
+  before ``close()`` would miss), less its start-up (interpreter, imports, opening the
+  groups: psutil's reading once a ``flush()`` before the first append has returned), which
+  is shown on its own, in ms;
+* rollout CPU ms/frame: ``time.thread_time`` of the calling thread inside ``append``; in
+  brackets, the CPU ms of the rollout process's other threads over the writer's life
+  (``process_time`` less the calling thread's: the ring's prefault thread);
+* blocked s and chunks deferred (``writer.stats``), and stored KB/frame
+  (``stats.bytes_stored``) next to the raw RGB size;
+* for RGB batches only, the inline alternative: one imageio-ffmpeg libx264 pipe per env and
+  camera fed on the calling thread (ms per step, the ffmpeg processes' CPU, file bytes).
+  It is timed alone, not interleaved: 12 encoders busy on the cores slow whatever runs next
+  (the memcpy floor went from 0.2 to 0.5 ms at 128x128 on 2 cores).
 
-Peak memory is about 7 GB at 960x960 with the default steps (three copies of the frames).
+Peak memory is about 6 GB at 960x960 with the default steps (two copies of the frames).
 
     python benchmarks/bench_hotpath.py                # 128 256 480 960, 120 steps (960: 60)
     python benchmarks/bench_hotpath.py --sizes 128 --steps 40
@@ -172,13 +177,10 @@ class Inline:
             gen.close()
 
 
-Strategy = Memcpy | Store | Inline
-
-
 def interleaved_times(
-    feeds: dict[str, tuple[Strategy, list]], sim_time: float
+    feeds: dict[str, tuple[Memcpy | Store, list]], sim_time: float
 ) -> dict[str, list[float]]:
-    """Calling-thread seconds per step, strategies alternating step by step (A B C A B C)."""
+    """Calling-thread seconds per step, strategies alternating step by step (A B A B)."""
     times: dict[str, list[float]] = {name: [] for name in feeds}
     steps = len(next(iter(feeds.values()))[1])
     for i in range(steps):
@@ -199,6 +201,7 @@ class WriterCost:
     writer_ms: float  # writer process, start-up excluded
     startup_ms: float  # writer process before the first append (total, not per frame)
     rollout_ms: float  # the calling thread inside append
+    other_threads_ms: float  # the rollout process's other threads (ring prefault), total
     blocked_s: float
     chunks_deferred: int
     stored_bytes: float  # per frame
@@ -212,7 +215,7 @@ def process_cpu(pid: int) -> float:
 
 def writer_alone(inputs: list[Observation], sim_time: float, path: Path) -> WriterCost:
     """CPU of a FrameWriter fed alone, paced like a rollout."""
-    children0 = children_cpu()
+    children0, process0, thread0 = children_cpu(), time.process_time(), time.thread_time()
     writer = FrameWriter(path, rank=0, gpu=0, num_envs=NUM_ENVS, fps=FPS)
     writer.flush()  # returns once the writer process has started and opened the groups
     startup = process_cpu(writer.writer_pid)
@@ -223,29 +226,51 @@ def writer_alone(inputs: list[Observation], sim_time: float, path: Path) -> Writ
         rollout += time.thread_time() - t0
         time.sleep(sim_time)
     writer.close()  # waits for the writer process: its CPU is now in RUSAGE_CHILDREN
+    other_threads = (time.process_time() - process0) - (time.thread_time() - thread0)
     stats = writer.stats
     return WriterCost(
         writer_ms=1000 * (children_cpu() - children0 - startup) / stats.frames,
         startup_ms=1000 * startup,
         rollout_ms=1000 * rollout / stats.frames,
+        other_threads_ms=1000 * other_threads,
         blocked_s=stats.blocked_seconds,
         chunks_deferred=stats.chunks_deferred,
         stored_bytes=stats.bytes_stored / stats.frames,
     )
 
 
+@dataclass(frozen=True)
+class InlineCost:
+    """The inline x264 writers measured alone."""
+
+    step_ms: tuple[float, float]  # median, p99 calling-thread ms per step after the warm-up
+    cpu_ms: float  # the ffmpeg processes, per frame
+    stored_bytes: float  # per frame
+
+
 def inline_alone(
-    inputs: list[dict[str, np.ndarray]], sim_time: float, out: Path
-) -> tuple[float, float]:
-    """(CPU ms per frame of the ffmpeg processes, bytes per frame) of inline writers alone."""
+    inputs: list[dict[str, np.ndarray]], sim_time: float, out: Path, warmup: int
+) -> InlineCost:
+    """Inline writers fed alone, paced like a rollout."""
     before = children_cpu()
-    inline = Inline(out, inputs[0])
+    inline, times = Inline(out, inputs[0]), []
     for batch in inputs:
+        t0 = time.perf_counter()
         inline.step(batch)
+        times.append(time.perf_counter() - t0)
         time.sleep(sim_time)
-    inline.close()
+    inline.close()  # waits for the ffmpeg processes: their CPU is now in RUSAGE_CHILDREN
     frames = len(inputs) * len(inline.writers)
-    return 1000 * (children_cpu() - before) / frames, dir_bytes(out) / frames
+    return InlineCost(
+        step_ms=median_p99(times, warmup),
+        cpu_ms=1000 * (children_cpu() - before) / frames,
+        stored_bytes=dir_bytes(out) / frames,
+    )
+
+
+def median_p99(times: list[float], warmup: int) -> tuple[float, float]:
+    kept = times[warmup:]
+    return 1000 * statistics.median(kept), 1000 * float(np.percentile(kept, 99))
 
 
 @dataclass(frozen=True)
@@ -255,29 +280,19 @@ class Result:
     size: int
     sim_ms: float
     raw_bytes: int  # RGB bytes of one frame
-    times: dict[str, tuple[float, float]]  # strategy -> (median, p99) ms per step
+    times: dict[str, tuple[float, float]]  # memcpy, append -> (median, p99) ms per step
     writer: WriterCost
-    x264: tuple[float, float] | None  # inline: ffmpeg CPU ms/frame, bytes/frame
-
-
-def median_p99(times: list[float], warmup: int) -> tuple[float, float]:
-    kept = times[warmup:]
-    return 1000 * statistics.median(kept), 1000 * float(np.percentile(kept, 99))
+    x264: InlineCost | None
 
 
 def run_kind(size: int, inputs: list, sim_time: float, workdir: Path, *, inline: bool) -> Result:
-    """Time memcpy, append (and inline) interleaved, then measure append (and inline) alone.
-
-    ``append`` is fed ``inputs``; the others get deep copies of them.
-    """
+    """Time memcpy and append interleaved (memcpy from a deep copy of ``inputs``), then
+    measure append (and inline) alone."""
     memcpy_input = [flat_frames(obs) for obs in copy.deepcopy(inputs)]
-    feeds: dict[str, tuple[Strategy, list]] = {
+    feeds: dict[str, tuple[Memcpy | Store, list]] = {
         "memcpy": (Memcpy(memcpy_input[0]), memcpy_input),
         "append": (Store(workdir / "timed.zarr"), inputs),
     }
-    if inline:
-        inline_input = copy.deepcopy(inputs)
-        feeds["inline"] = (Inline(workdir / "timed_inline", inline_input[0]), inline_input)
     times = interleaved_times(feeds, sim_time)
     del feeds, memcpy_input
     warmup = min(WARMUP_STEPS, len(inputs) // 4)  # first touches, ffmpeg start-up
@@ -288,12 +303,12 @@ def run_kind(size: int, inputs: list, sim_time: float, workdir: Path, *, inline:
         raw_bytes=3 * h * w,
         times={name: median_p99(ts, warmup) for name, ts in times.items()},
         writer=writer_alone(inputs, sim_time, workdir / "alone.zarr"),
-        x264=inline_alone(inline_input, sim_time, workdir / "inline") if inline else None,
+        x264=inline_alone(inputs, sim_time, workdir / "inline", warmup) if inline else None,
     )
 
 
 def run_size(size: int, steps: int, workdir: Path) -> dict[str, Result]:
-    """Both input kinds at one size (in memory: at most three copies of the frames)."""
+    """Both input kinds at one size (in memory: at most two copies of the frames)."""
     print(f"bench_hotpath: {size}x{size}, {steps} steps", file=sys.stderr)
     observations, sim_time = collect_observations(size, steps)
     rgba = run_kind(size, observations, sim_time, workdir / f"{size}_rgba", inline=False)
@@ -307,8 +322,8 @@ def _ms(times: tuple[float, float]) -> str:
     return f"{times[0]:.2f} ({times[1]:.2f})"
 
 
-def _ratio(r: Result, other: str) -> str:
-    return f"{r.times['append'][0] / r.times[other][0]:.2f}x"
+def _ratio(r: Result, other: float) -> str:
+    return f"{r.times['append'][0] / other:.2f}x"
 
 
 # (header, value, inline only)
@@ -317,18 +332,19 @@ COLUMNS: list[tuple[str, Callable[[Result], object], bool]] = [
     ("sim ms/step", lambda r: f"{r.sim_ms:.1f}", False),
     ("memcpy ms", lambda r: f"{r.times['memcpy'][0]:.2f}", False),
     ("append ms (p99)", lambda r: _ms(r.times["append"]), False),
-    ("inline x264 ms (p99)", lambda r: _ms(r.times["inline"]), True),
-    ("append/memcpy", lambda r: _ratio(r, "memcpy"), False),
-    ("append/inline", lambda r: _ratio(r, "inline"), True),
+    ("inline x264 ms (p99), alone", lambda r: _ms(r.x264.step_ms), True),
+    ("append/memcpy", lambda r: _ratio(r, r.times["memcpy"][0]), False),
+    ("append/inline", lambda r: _ratio(r, r.x264.step_ms[0]), True),
     ("writer CPU ms/frame (start-up ms)",
      lambda r: f"{r.writer.writer_ms:.2f} ({r.writer.startup_ms:.0f})", False),
-    ("x264 CPU ms/frame", lambda r: f"{r.x264[0]:.2f}", True),
-    ("rollout CPU ms/frame", lambda r: f"{r.writer.rollout_ms:.3f}", False),
+    ("x264 CPU ms/frame", lambda r: f"{r.x264.cpu_ms:.2f}", True),
+    ("rollout CPU ms/frame (other threads ms)",
+     lambda r: f"{r.writer.rollout_ms:.3f} ({r.writer.other_threads_ms:.0f})", False),
     ("blocked s", lambda r: f"{r.writer.blocked_s:.2f}", False),
     ("chunks deferred", lambda r: r.writer.chunks_deferred, False),
-    ("stored KB/frame (raw)",
+    ("stored KB/frame (raw RGB)",
      lambda r: f"{r.writer.stored_bytes / 1000:.1f} ({r.raw_bytes / 1000:.0f})", False),
-    ("x264 KB/frame", lambda r: f"{r.x264[1] / 1000:.1f}", True),
+    ("x264 KB/frame", lambda r: f"{r.x264.stored_bytes / 1000:.1f}", True),
 ]  # fmt: skip
 
 

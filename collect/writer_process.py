@@ -2,8 +2,9 @@
 
 :class:`collect.FrameWriter` starts one per writer with :class:`WriterProcess` (a plain
 ``subprocess``, ``python -c``, so it works in Dask worker processes,
-Ray actors and threads, next to CUDA contexts), in its own session so that a Ctrl-C or a
-signal to the rollout's process group does not reach it. The two talk through
+Ray actors and threads, next to CUDA contexts), detached: in a session of its own and not a
+child of the rollout, so neither a Ctrl-C to the rollout's process group nor a supervisor that
+kills a dead worker's children (``ray.kill``) reaches it. The two talk through
 
 * a command pipe (rollout -> writer): ``open``, ``layout``, one ``row`` message per append
   (its scalars and info; the frames are already in the ring), ``flush``, ``close``;
@@ -109,13 +110,9 @@ class WriterProcess:
         replies_r, replies_w = os.pipe()
         _grow_pipe(commands_w)
         try:
-            self.proc = subprocess.Popen(
+            self.pid = _launch_detached(
                 [sys.executable, "-c", _ENTRY, str(commands_r), str(replies_w), str(self.memfd)],
                 pass_fds=(commands_r, replies_w, self.memfd),
-                start_new_session=True,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                env=_child_environment(),
             )
         finally:
             os.close(commands_r)
@@ -125,10 +122,6 @@ class WriterProcess:
         self._error: str | None = None
         self.send((OPEN, config))
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
     def send(self, message: tuple) -> None:
         try:
             self._commands.send(message)
@@ -136,8 +129,11 @@ class WriterProcess:
             raise self.failure() from None
 
     def check(self) -> None:
-        """Raise :class:`WriterError` if the writer failed or died."""
-        if self.header.failed or self.proc.poll() is not None:
+        """Raise :class:`WriterError` if the writer failed or died.
+
+        Outside a request the writer says nothing, so anything readable on the reply pipe is
+        an error message or its end (the writer is gone)."""
+        if self.header.failed or self._replies.poll(0):
             raise self.failure()
 
     def wait_for_slot(self, row: int, slots: int) -> float:
@@ -159,14 +155,11 @@ class WriterProcess:
                 answer = self._receive()
                 if answer[0] == reply:
                     return answer
-            elif self.proc.poll() is not None:
-                raise self.failure()
 
     def _receive(self) -> tuple:
         try:
             answer = self._replies.recv()
         except EOFError:
-            self.proc.wait()
             raise self.failure() from None
         if answer[0] == ERROR:
             self._error = answer[1]
@@ -186,26 +179,34 @@ class WriterProcess:
         where = f"rank {self.config.rank}: writing frames to {self.config.path!r} failed"
         if self._error is not None:
             cause = self._error
-        else:
-            code = self.proc.wait(timeout=5)
-            cause = f"the writer process (pid {self.pid}) {_describe_exit(code)}"
+        else:  # it always says why before it exits: it was killed (SIGKILL, the OOM killer)
+            cause = f"the writer process (pid {self.pid}) died without a word (killed)"
         return WriterError(f"{where}: {cause}; rows up to {committed} are committed and readable")
 
     def release(self) -> None:
-        """Close the pipes and the memory file; the writer finishes on the pipe's EOF."""
+        """Close the pipes and the memory file; the writer exits on the pipe's EOF."""
         self._commands.close()
         self._replies.close()
         os.close(self.memfd)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            log.error("rank %d: writer process %d did not exit", self.config.rank, self.pid)
 
 
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        return f"was killed by {signal.Signals(-code).name}"
-    return f"exited with status {code}"
+def _launch_detached(command: list[str], pass_fds: tuple[int, ...]) -> int:
+    """Start ``command`` as an orphan in a session of its own; its pid.
+
+    Not a child of this process: supervisors that kill a dead worker's children (Ray, on
+    ``ray.kill``) or its process group (Ctrl-C) leave it alone, so it can commit the rows
+    that were appended. A shell starts it in the background and exits at once.
+    """
+    shell = subprocess.Popen(
+        ["/bin/sh", "-c", '"$@" </dev/null >/dev/null & echo $!', "evalframes-writer", *command],
+        pass_fds=pass_fds,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        env=_child_environment(),
+    )
+    with shell:
+        pid = int(shell.stdout.readline())
+    return pid
 
 
 def _grow_pipe(fd: int) -> None:
