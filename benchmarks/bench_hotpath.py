@@ -24,11 +24,12 @@ does its work. Reported: calling-thread ms per step (median and p99 after a warm
 steps) and append/memcpy. Then, measured alone (one strategy at a time, paced the same way):
 
 * writer CPU ms/frame: the writer process's user + system CPU over its whole life, from
-  ``getrusage(RUSAGE_CHILDREN)`` around the writer (``close()`` waits for the process, so the
-  final chunks and any deferred recompression are counted, which a psutil sample taken
-  before ``close()`` would miss), less its start-up (interpreter, imports, opening the
-  groups: psutil's reading once a ``flush()`` before the first append has returned), which
-  is shown on its own, in ms;
+  ``getrusage(RUSAGE_CHILDREN)`` around the writer, once the process has exited and been
+  reaped, so the work ``close()`` waits for (the last chunks, deferred recompression) is
+  counted, which a psutil sample taken before ``close()`` would miss. The benchmark makes
+  itself a child subreaper, so this holds also for a writer started detached (not a child).
+  Its start-up (interpreter, imports, opening the groups: psutil's reading once a ``flush()``
+  before the first append has returned) is subtracted and shown on its own, in ms;
 * rollout CPU ms/frame: ``time.thread_time`` of the calling thread inside ``append``; in
   brackets, the CPU ms of the rollout process's other threads over the writer's life
   (``process_time`` less the calling thread's: the ring's prefault thread);
@@ -48,7 +49,9 @@ Peak memory is about 6 GB at 960x960 with the default steps (two copies of the f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import ctypes
 import os
 import shutil
 import statistics
@@ -78,7 +81,23 @@ KINDS = {  # input kind -> (what one step is, the append/memcpy to aim for)
     RGB: (f"{{camera: uint8 ({NUM_ENVS}, H, W, 3)}}", 1.2),
 }
 
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
 Observation = Any  # one step's input: a list of per-env dicts, or {camera: batch}
+
+
+def adopt_orphans() -> None:
+    """Make this process a child subreaper (Linux), so that a writer process started detached
+    (an orphan) is reparented here and can be reaped, which adds its CPU to RUSAGE_CHILDREN."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def reap(pid: int) -> None:
+    """Wait for a closed writer's process to exit (unless ``close()`` already reaped it)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def collect_observations(size: int, steps: int) -> tuple[list[list[dict]], float]:
@@ -146,6 +165,7 @@ class Store:
 
     def close(self) -> None:
         self.writer.close()
+        reap(self.writer.writer_pid)
 
 
 class Inline:
@@ -225,11 +245,15 @@ def writer_alone(inputs: list[Observation], sim_time: float, path: Path) -> Writ
         writer.append(obs)
         rollout += time.thread_time() - t0
         time.sleep(sim_time)
-    writer.close()  # waits for the writer process: its CPU is now in RUSAGE_CHILDREN
+    writer.close()
+    reap(writer.writer_pid)  # its CPU is now in RUSAGE_CHILDREN
     other_threads = (time.process_time() - process0) - (time.thread_time() - thread0)
+    lifetime = children_cpu() - children0
+    if lifetime < startup:
+        raise RuntimeError(f"writer process {writer.writer_pid} was not reaped by this process")
     stats = writer.stats
     return WriterCost(
-        writer_ms=1000 * (children_cpu() - children0 - startup) / stats.frames,
+        writer_ms=1000 * (lifetime - startup) / stats.frames,
         startup_ms=1000 * startup,
         rollout_ms=1000 * rollout / stats.frames,
         other_threads_ms=1000 * other_threads,
@@ -362,6 +386,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=120, help="steps per size (960: half)")
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
+    adopt_orphans()
     workdir = Path(tempfile.mkdtemp(prefix="bench_hotpath_"))
     load_before = load_average()
     try:

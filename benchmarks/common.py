@@ -54,18 +54,22 @@ def dir_bytes(path: Path) -> int:
 
 
 class PeakTreeRss:
-    """Peak resident memory of this process plus its live children, sampled in a thread.
+    """Peak memory of this process, its live children and tracked processes, sampled in a thread.
 
     ``ru_maxrss`` covers this process exactly but not the sum of its children (for children it
-    is the largest one's peak), and encoders such as ffmpeg run as children. So a thread adds
-    up the RSS of the whole process tree every ``interval`` seconds; ``peak_bytes`` is the
-    largest sum seen, and never less than this process's own exact peak.
+    is the largest one's peak), and encoders such as ffmpeg run as children; evalframes' writer
+    process is not a child at all (it is detached), so it is tracked by pid (:meth:`track`).
+    A thread adds up the proportional set size (PSS: shared pages, such as the frame ring that
+    the rollout and its writer both map, counted once) of all of them every ``interval``
+    seconds; ``peak_bytes`` is the largest sum seen, and never less than this process's own
+    exact peak.
     """
 
     def __init__(self, interval: float = 0.2) -> None:
         import psutil
 
         self._process = psutil.Process()
+        self._tracked: list[psutil.Process] = []
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
@@ -80,14 +84,22 @@ class PeakTreeRss:
         self._thread.join()
         self.peak_bytes = max(self.peak_bytes, self_peak_rss_bytes())
 
+    def track(self, pid: int) -> None:
+        """Count process ``pid`` too (e.g. ``FrameWriter.writer_pid``) while it lives."""
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            self._tracked.append(psutil.Process(pid))
+
     def _sample(self) -> None:
         import psutil
 
         while not self._stop.wait(self._interval):
             total = 0
-            for proc in [self._process, *self._process.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):  # a child that just exited
-                    total += proc.memory_info().rss
+            tree = [self._process, *self._process.children(recursive=True), *self._tracked]
+            for proc in tree:
+                with contextlib.suppress(psutil.Error):  # a process that just exited
+                    total += proc.memory_full_info().pss
             self.peak_bytes = max(self.peak_bytes, total)
 
 

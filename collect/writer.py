@@ -51,7 +51,6 @@ from .writer_process import (
     FLUSHED,
     LAYOUT,
     PRIORITIES,
-    ROW,
     ChunkLayout,
     WriterConfig,
     WriterError,
@@ -63,7 +62,7 @@ __all__ = ["FrameWriter", "WriterError", "WriterStats"]
 log = logging.getLogger(__name__)
 
 MAX_CHUNK_BYTES = 16 * 2**20  # auto chunk_frames keeps one camera chunk under this
-MAX_RING_SLOTS = 1024  # more rows than this in flight buy nothing but memory
+RING_CHUNKS = 2  # ring rows per chunk rows: more buys nothing but memory and prefault time
 
 
 @dataclass
@@ -73,7 +72,8 @@ class WriterStats:
     ``queue_high_water`` is the most rows that were waiting in the ring at once. The writer
     process's counters (``chunks_written``, ``partial_flushes``, ``chunks_deferred``: stored
     raw and recompressed later, ``deferred_bytes_peak``: the most raw bytes on disk at once,
-    ``bytes_stored``) are known once the writer is closed.
+    ``bytes_stored``, ``writer_cpu_seconds``: the writer process's CPU) are known once the
+    writer is closed.
     """
 
     rows: int = 0
@@ -88,6 +88,7 @@ class WriterStats:
     chunks_deferred: int = 0
     deferred_bytes_peak: int = 0
     bytes_stored: int = 0
+    writer_cpu_seconds: float = 0.0
 
 
 # Strong references: a writer its caller dropped without close() is still closed at exit
@@ -304,7 +305,7 @@ class FrameWriter:
         row = self.stats.rows
         self.stats.blocked_seconds += self._process.wait_for_slot(row, self.stats.ring_slots)
         self._rows.copy(frames, self._ring.slot(row))
-        self._process.send((ROW, row, scalars, info_cols))
+        self._process.send_row(row, scalars, info_cols)
         self._process.header.appended = row + 1
         self._advance_episodes(scalars["terminated"] | scalars["truncated"])
         waiting = row + 1 - self._process.header.consumed
@@ -372,7 +373,7 @@ class FrameWriter:
             )
         probe = ChunkLayout(RingLayout(self.num_envs, shapes, 1), chunk_frames, self.shard_frames)
         room = self.max_buffer_bytes - probe.chunk_bytes()
-        slots = min(MAX_RING_SLOTS, room // probe.ring.row_bytes)
+        slots = min(RING_CHUNKS * probe.buffer_rows, room // probe.ring.row_bytes)
         if slots < 2:
             raise ValueError(
                 f"rank {self.rank}: a chunk of {probe.buffer_rows} rows x {self.num_envs} envs "

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import math
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -54,6 +55,7 @@ FLUSHED, CLOSED, ERROR = "flushed", "closed", "error"
 PRIORITIES = ("normal", "batch", "idle")
 _PIPE_BYTES = 2**20  # room for many row messages while the writer compresses a chunk
 _POLL_SECONDS = 0.2
+_CHECK_SECONDS = 0.05  # how stale "the writer is alive" may be at an append
 # The child's command line (``-c`` rather than ``-m``: the package imports this module first).
 _ENTRY = "import sys; from collect.writer_process import main; sys.exit(main(sys.argv[1:]))"
 
@@ -120,6 +122,7 @@ class WriterProcess:
         self._commands = Connection(commands_w, readable=False)
         self._replies = Connection(replies_r, writable=False)
         self._error: str | None = None
+        self._next_check = 0.0
         self.send((OPEN, config))
 
     def send(self, message: tuple) -> None:
@@ -132,9 +135,22 @@ class WriterProcess:
         """Raise :class:`WriterError` if the writer failed or died.
 
         Outside a request the writer says nothing, so anything readable on the reply pipe is
-        an error message or its end (the writer is gone)."""
-        if self.header.failed or self._replies.poll(0):
+        an error message or its end (the writer is gone). The pipe is looked at every
+        :data:`_CHECK_SECONDS` at most (a poll costs more than a small append)."""
+        now = time.monotonic()
+        if self.header.failed:
             raise self.failure()
+        if now >= self._next_check:
+            self._next_check = now + _CHECK_SECONDS
+            if self._replies.poll(0):
+                raise self.failure()
+
+    def send_row(self, row: int, scalars: dict[str, np.ndarray], info: dict) -> None:
+        """Announce row ``row`` (its frames are in the ring) with its scalars and info,
+        packed as bytes: pickling numpy arrays would cost more than the rest of an append."""
+        packed_info = {key: (values.dtype.str, values.tobytes()) for key, values in info.items()}
+        blob = b"".join(scalars[name].tobytes() for name in fmt.SCALARS)
+        self.send((ROW, row, blob, packed_info))
 
     def wait_for_slot(self, row: int, slots: int) -> float:
         """Wait until the ring has a free slot for ``row``; the seconds waited."""
@@ -284,6 +300,7 @@ class WriterLoop:
             "chunks_deferred": 0,
             "deferred_bytes_peak": 0,
             "bytes_stored": 0,
+            "writer_cpu_seconds": 0.0,
         }
 
     @property
@@ -354,16 +371,19 @@ class WriterLoop:
         if deferrable and self.config.defer_mb > 0:
             self.compactor = Compactor(self.codec.level)
 
-    def _take_row(self, row: int, scalars: dict[str, np.ndarray], info: dict) -> None:
+    def _take_row(self, row: int, scalars: bytes, info: dict[str, tuple[str, bytes]]) -> None:
         """Copy row ``row`` out of the ring into the chunk (dropping alpha), free its slot."""
         assert self.ring is not None and self.chunk is not None and row == self.rows
         chunk, i = self.chunk, self.chunk.filled
         for camera, frames in self.ring.slot(row).items():
             _to_rgb(chunk.cameras[camera][:, i], frames)
         self.header.consumed = row + 1
-        for name, values in scalars.items():
-            chunk.scalars[name][:, i] = values
-        chunk.put_info(i, info)
+        offset = 0
+        for buf in chunk.scalars.values():  # in fmt.SCALARS order, as packed
+            values = np.frombuffer(scalars, buf.dtype, len(buf), offset)
+            buf[:, i] = values
+            offset += values.nbytes
+        chunk.put_info(i, {k: np.frombuffer(b, np.dtype(d)) for k, (d, b) in info.items()})
         chunk.filled = i + 1
         self.rows = row + 1
         if chunk.filled == len(chunk.scalars["step"][0]):
@@ -475,6 +495,8 @@ class WriterLoop:
             self.stats["deferred_bytes_peak"] = self.compactor.peak_bytes
         self._stop()
         self.stats["bytes_stored"] = self._bytes_stored()
+        usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+        self.stats["writer_cpu_seconds"] = usage.ru_utime + usage.ru_stime
 
     def _finishing_groups(self) -> list[fmt.GroupWriter]:
         if self.groups or not self.config:
