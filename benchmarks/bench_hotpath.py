@@ -23,13 +23,11 @@ simulator's median step time (measured while collecting), which is when the writ
 does its work. Reported: calling-thread ms per step (median and p99 after a warm-up of 32
 steps) and append/memcpy. Then, measured alone (one strategy at a time, paced the same way):
 
-* writer CPU ms/frame: the writer process's user + system CPU over its whole life, from
-  ``getrusage(RUSAGE_CHILDREN)`` around the writer, once the process has exited and been
-  reaped, so the work ``close()`` waits for (the last chunks, deferred recompression) is
-  counted, which a psutil sample taken before ``close()`` would miss. The benchmark makes
-  itself a child subreaper, so this holds also for a writer started detached (not a child).
-  Its start-up (interpreter, imports, opening the groups: psutil's reading once a ``flush()``
-  before the first append has returned) is subtracted and shown on its own, in ms;
+* writer CPU ms/frame: the writer process's user + system CPU over its whole life, as it
+  reports it at ``close()`` (``stats.writer_cpu_seconds``, all its threads), so the work
+  ``close()`` waits for (the last chunks, deferred recompression) is counted. Its start-up
+  (interpreter, imports, opening the groups: psutil's reading once a ``flush()`` before the
+  first append has returned) is subtracted and shown on its own, in ms;
 * rollout CPU ms/frame: ``time.thread_time`` of the calling thread inside ``append``; in
   brackets, the CPU ms of the rollout process's other threads over the writer's life
   (``process_time`` less the calling thread's: the ring's prefault thread);
@@ -49,9 +47,7 @@ Peak memory is about 6 GB at 960x960 with the default steps (two copies of the f
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import ctypes
 import os
 import shutil
 import statistics
@@ -81,23 +77,7 @@ KINDS = {  # input kind -> (what one step is, the append/memcpy to aim for)
     RGB: (f"{{camera: uint8 ({NUM_ENVS}, H, W, 3)}}", 1.2),
 }
 
-PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
-
 Observation = Any  # one step's input: a list of per-env dicts, or {camera: batch}
-
-
-def adopt_orphans() -> None:
-    """Make this process a child subreaper (Linux), so that a writer process started detached
-    (an orphan) is reparented here and can be reaped, which adds its CPU to RUSAGE_CHILDREN."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
-
-
-def reap(pid: int) -> None:
-    """Wait for a closed writer's process to exit (unless ``close()`` already reaped it)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
 
 
 def collect_observations(size: int, steps: int) -> tuple[list[list[dict]], float]:
@@ -165,7 +145,6 @@ class Store:
 
     def close(self) -> None:
         self.writer.close()
-        reap(self.writer.writer_pid)
 
 
 class Inline:
@@ -235,7 +214,7 @@ def process_cpu(pid: int) -> float:
 
 def writer_alone(inputs: list[Observation], sim_time: float, path: Path) -> WriterCost:
     """CPU of a FrameWriter fed alone, paced like a rollout."""
-    children0, process0, thread0 = children_cpu(), time.process_time(), time.thread_time()
+    process0, thread0 = time.process_time(), time.thread_time()
     writer = FrameWriter(path, rank=0, gpu=0, num_envs=NUM_ENVS, fps=FPS)
     writer.flush()  # returns once the writer process has started and opened the groups
     startup = process_cpu(writer.writer_pid)
@@ -245,13 +224,10 @@ def writer_alone(inputs: list[Observation], sim_time: float, path: Path) -> Writ
         writer.append(obs)
         rollout += time.thread_time() - t0
         time.sleep(sim_time)
-    writer.close()
-    reap(writer.writer_pid)  # its CPU is now in RUSAGE_CHILDREN
+    writer.close()  # the writer process reports its CPU (every thread) when it has finished
     other_threads = (time.process_time() - process0) - (time.thread_time() - thread0)
-    lifetime = children_cpu() - children0
-    if lifetime < startup:
-        raise RuntimeError(f"writer process {writer.writer_pid} was not reaped by this process")
     stats = writer.stats
+    lifetime = stats.writer_cpu_seconds
     return WriterCost(
         writer_ms=1000 * (lifetime - startup) / stats.frames,
         startup_ms=1000 * startup,
@@ -386,7 +362,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=120, help="steps per size (960: half)")
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
-    adopt_orphans()
     workdir = Path(tempfile.mkdtemp(prefix="bench_hotpath_"))
     load_before = load_average()
     try:

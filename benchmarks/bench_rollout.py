@@ -8,6 +8,8 @@ fresh subprocess (so peak memory is its own), alternating A B C ... A B C ... fo
 * ``floor``: the eval runner's loop with nothing recorded (``save_frames`` and ``save_video``
   off);
 * ``zstd`` / ``jpeg``: ``save_frames: true``, the store's default codec and JPEG q90;
+  ``zstd-idle`` / ``zstd-normal``: zstd with the writer process at ``SCHED_IDLE`` or at normal
+  priority instead of the default ``SCHED_BATCH``;
 * ``inline``: ``save_video: true`` alone, the seed's per-env libx264 encoding on the rollout
   thread (:class:`collect.recorders.InlineVideos`);
 * ``gym-floor`` / ``recordvideo``: what a Gymnasium user would write: each env a single
@@ -28,7 +30,8 @@ ratios), CPU ms per step (process + children: the ffmpeg encoders), peak residen
 
 Each size runs twice: with llvmpipe rendering on every core (Mesa's default: recording competes
 with the simulator for all CPU) and with ``LP_NUM_THREADS=1`` (a core left free, as when a GPU
-renders; only the floor and zstd), with goals of +15% and +5% for ``save_frames``. The rollout
+renders; only the floor and zstd at each writer priority), with goals of +15% and +5% for
+``save_frames``. The rollout
 process's CPU per frame added by recording is its own (``time.process_time``); the writer
 process's CPU (it reports it at close) counts in the all-processes CPU column; peak memory is
 the PSS of the rollout, its children and the writer process.
@@ -90,8 +93,17 @@ STRATEGIES = {
     for s in (
         Strategy("floor", "no recording (floor)", "runner", "floor", video={}),
         Strategy(
-            "zstd", "evalframes save_frames, zstd", "runner", "floor",
+            "zstd", "evalframes save_frames, zstd (writer at SCHED_BATCH, default)", "runner",
+            "floor",
             video={"save_frames": True, "codec": "zstd"}, renders=True,
+        ),
+        Strategy(
+            "zstd-idle", "evalframes save_frames, zstd, writer at SCHED_IDLE", "runner", "floor",
+            video={"save_frames": True, "codec": "zstd", "writer_priority": "idle"},
+        ),
+        Strategy(
+            "zstd-normal", "evalframes save_frames, zstd, writer at normal priority", "runner",
+            "floor", video={"save_frames": True, "codec": "zstd", "writer_priority": "normal"},
         ),
         Strategy(
             "jpeg", "evalframes save_frames, jpeg q90", "runner", "floor",
@@ -107,7 +119,8 @@ STRATEGIES = {
         ),
     )
 }  # fmt: skip
-SAVE_FRAMES = ("zstd", "jpeg")
+SAVE_FRAMES = ("zstd", "zstd-idle", "zstd-normal", "jpeg")
+MEMORY_STRATEGIES = [name for name in STRATEGIES if name not in ("zstd-idle", "zstd-normal")]
 
 
 def timed(call: Any) -> float:
@@ -459,7 +472,8 @@ def verdict(ok: bool) -> str:
 def memory_rows(results: list[dict], lengths: list[int]) -> list[list[str]]:
     """Peak RSS of each strategy at each episode length, and the growth between them."""
     rows = []
-    for name, strategy in STRATEGIES.items():
+    for name in MEMORY_STRATEGIES:
+        strategy = STRATEGIES[name]
         peaks = [
             r["peak_rss_bytes"] / 2**20
             for length in lengths
@@ -487,12 +501,12 @@ def steps_at(size: int, steps: int) -> int:
 
 def run_rollouts(args: argparse.Namespace, workdir: Path) -> tuple[list, list]:
     """The main table and the goals, one size and llvmpipe setting after the other. With a
-    core left free (``LP_NUM_THREADS=1``) only the floor and zstd run."""
+    core left free (``LP_NUM_THREADS=1``) only the floor and the zstd priorities run."""
     rows, goals = [], []
     for size in args.sizes:
         steps = steps_at(size, args.steps)
         for lp in args.lp_threads:
-            names = list(STRATEGIES) if lp == "all" else ["floor", "zstd"]
+            names = list(STRATEGIES) if lp == "all" else ["floor", *SAVE_FRAMES[:3]]
             jobs = [
                 {**base_job(args, name, size, steps, "scripted"),
                  "lp_threads": None if lp == "all" else int(lp)}
@@ -510,7 +524,7 @@ def run_memory(args: argparse.Namespace, workdir: Path) -> list[list[str]]:
     jobs = [
         base_job(args, name, size, length, "random")
         for length in args.memory_steps
-        for name in STRATEGIES
+        for name in MEMORY_STRATEGIES
     ]
     results = [
         run_job({**job, "rep": 0, "out": str(workdir / "mem"), "render": False}) for job in jobs
