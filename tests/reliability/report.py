@@ -34,7 +34,7 @@ class Observation:
 
     Figures the summary reads: ``kill_trial`` (with ``lost_rows``, ``bound_rows``,
     ``appended``, ``committed_reported``, ``stored``, ``envs``, ``killed_after_s``,
-    ``mp4_frames``, ``flush_interval_s``, ``slack_s``), ``damaged_case``, ``bad_input``,
+    ``mp4_frames``, ``flush_interval_s``), ``damaged_case``, ``bad_input``,
     ``silent_losses`` (rows or frames the writer had reported as committed, or a render as
     complete, that were missing or wrong afterwards).
     """
@@ -159,12 +159,12 @@ def markdown(observations: list[Observation], seconds: float) -> str:
             "## SIGKILL trials",
             "",
             f"Rows are env steps (each holds one frame per camera of each of the worker's "
-            f"{trials[0]['envs']} envs). *committed* is the writer's own `committed_rows` in the "
-            "last line the worker printed before the kill: stored rows below it would be a "
-            "silent loss. The *bound* is the documented one: the rows appended in the last "
-            f"`flush_interval` ({trials[0]['flush_interval_s']:g} s) plus "
-            f"{trials[0]['slack_s']:g} s for the write itself on a busy machine, plus the "
-            "write queue's high-water mark in chunks.",
+            f"{trials[0]['envs']} envs). *appended* is the rows whose `append` had returned "
+            "(the last line the worker printed before the kill); *committed* is the writer's "
+            "own `committed_rows` in that line. The *bound* is the documented one: a rollout "
+            "process killed with SIGKILL loses nothing, since its writer process outlives it "
+            "and commits every appended row (stored may be one more: appended, not yet "
+            "printed).",
             "",
             *_table(TRIAL_COLUMNS, _trial_rows(observations)),
         ]
