@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import resource
 import shutil
@@ -431,13 +430,22 @@ class WriterLoop:
         ):
             self._write_partial()
 
-    def _write_partial(self) -> None:
-        """Write the filled rows of the chunk being assembled (bounds a crash's loss)."""
+    def _write_partial(self, *, last: bool = False) -> None:
+        """Write the filled rows of the chunk being assembled (bounds a crash's loss).
+
+        The chunk is written again when it is full, so a deferrable codec stores it raw for
+        now: a timed flush costs a file write, not a compression thrown away. The ``last``
+        partial chunk (the writer is finishing) is compressed.
+        """
         chunk = self.chunk
         if chunk is None or chunk.filled == 0 or self.rows <= self.committed:
             return
         chunk.clear_unfilled()
-        self._write(chunk)
+        if self.compactor is None or last:
+            self._write(chunk)
+        else:
+            with deferred_compression():
+                self._write(chunk)
         self.stats["partial_flushes"] += 1
 
     def _write(self, chunk: _Chunk) -> None:
@@ -467,8 +475,9 @@ class WriterLoop:
         capacity = self.groups[0].capacity
         if end + rows <= capacity:
             return
-        step = math.lcm(rows, fmt.SCALAR_CHUNK_ROWS)
-        capacity = -(-max(end + rows, 2 * capacity) // step) * step
+        # Doubling, in whole buffers: few metadata rewrites, and little to trim at the end
+        # (zarr's resize visits every chunk key past the new shape).
+        capacity = -(-max(end + rows, 2 * capacity) // rows) * rows
         self._each_env(lambda e: self.groups[e].grow(capacity))
 
     def _each_env(self, work: Any) -> None:
@@ -487,7 +496,7 @@ class WriterLoop:
 
     def _finish(self, status: str) -> None:
         """Write every row received, trim the arrays to them, record ``status``."""
-        self._write_partial()
+        self._write_partial(last=True)
         for group in self._finishing_groups():
             group.finish(self.committed, status)
         if self.compactor is not None:
