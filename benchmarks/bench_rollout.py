@@ -8,8 +8,8 @@ fresh subprocess (so peak memory is its own), alternating A B C ... A B C ... fo
 * ``floor``: the eval runner's loop with nothing recorded (``save_frames`` and ``save_video``
   off);
 * ``zstd`` / ``jpeg``: ``save_frames: true``, the store's default codec and JPEG q90;
-  ``zstd-idle`` / ``zstd-normal``: zstd with the writer process at ``SCHED_IDLE`` or at normal
-  priority instead of the default ``SCHED_BATCH``;
+  ``zstd-batch`` / ``zstd-normal``: zstd with the writer process at ``SCHED_BATCH`` or at
+  normal priority instead of the default ``SCHED_IDLE``;
 * ``inline``: ``save_video: true`` alone, the seed's per-env libx264 encoding on the rollout
   thread (:class:`collect.recorders.InlineVideos`);
 * ``gym-floor`` / ``recordvideo``: what a Gymnasium user would write: each env a single
@@ -93,13 +93,13 @@ STRATEGIES = {
     for s in (
         Strategy("floor", "no recording (floor)", "runner", "floor", video={}),
         Strategy(
-            "zstd", "evalframes save_frames, zstd (writer at SCHED_BATCH, default)", "runner",
+            "zstd", "evalframes save_frames, zstd (writer at SCHED_IDLE, default)", "runner",
             "floor",
             video={"save_frames": True, "codec": "zstd"}, renders=True,
         ),
         Strategy(
-            "zstd-idle", "evalframes save_frames, zstd, writer at SCHED_IDLE", "runner", "floor",
-            video={"save_frames": True, "codec": "zstd", "writer_priority": "idle"},
+            "zstd-batch", "evalframes save_frames, zstd, writer at SCHED_BATCH", "runner", "floor",
+            video={"save_frames": True, "codec": "zstd", "writer_priority": "batch"},
         ),
         Strategy(
             "zstd-normal", "evalframes save_frames, zstd, writer at normal priority", "runner",
@@ -119,8 +119,8 @@ STRATEGIES = {
         ),
     )
 }  # fmt: skip
-SAVE_FRAMES = ("zstd", "zstd-idle", "zstd-normal", "jpeg")
-MEMORY_STRATEGIES = [name for name in STRATEGIES if name not in ("zstd-idle", "zstd-normal")]
+SAVE_FRAMES = ("zstd", "zstd-batch", "zstd-normal", "jpeg")
+MEMORY_STRATEGIES = [name for name in STRATEGIES if name not in ("zstd-batch", "zstd-normal")]
 
 
 def timed(call: Any) -> float:
@@ -573,7 +573,7 @@ def main() -> None:
     print(f"# bench_rollout: {NUM_ENVS} envs x {CAMERAS} cameras, {os.cpu_count()} cores\n")
     print(markdown_table(ROLLOUT_HEADERS, rows))
     print("\n" + markdown_table(GOAL_HEADERS, goals))
-    lengths = [f"peak RSS MiB, {n}-step episodes" for n in args.memory_steps]
+    lengths = [f"peak PSS MiB, {n}-step episodes" for n in args.memory_steps]
     print("\n" + markdown_table(["strategy", *lengths, "growth MiB"], memory))
     print(
         f"\n{args.steps} steps per rollout (960: {steps_at(960, args.steps)}), "

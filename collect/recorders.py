@@ -150,7 +150,7 @@ def recorder_from_video_cfg(
             chunk_frames=video_cfg.get("chunk_frames"),
             flush_interval=float(video_cfg.get("flush_interval", 2.0)),
             max_buffer_mb=float(video_cfg.get("max_buffer_mb", 512)),
-            priority=str(video_cfg.get("writer_priority", "batch")),
+            priority=str(video_cfg.get("writer_priority", "idle")),
             defer_mb=float(video_cfg.get("defer_mb", 2048)),
             global_env_offset=first_global_env,
             video_prefix=prefix,

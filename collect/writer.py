@@ -151,9 +151,9 @@ class FrameWriter:
         video_prefix, config: recorded in the root attributes when this writer creates them.
         overwrite: replace this worker's existing groups instead of raising.
         threads: threads of the writer process compressing and writing envs in parallel.
-        priority: CPU scheduling of the writer process: ``"batch"`` (default, Linux
-            ``SCHED_BATCH``), ``"idle"`` (``SCHED_IDLE``: only CPU nobody else wants) or
-            ``"normal"``.
+        priority: CPU scheduling of the writer process: ``"idle"`` (default, Linux
+            ``SCHED_IDLE``: only CPU nobody else wants; measured the least rollout slowdown,
+            see ``benchmarks/RESULTS.md``), ``"batch"`` (``SCHED_BATCH``) or ``"normal"``.
         defer_mb: disk budget for chunks stored raw (zstd only, unsharded) while the ring
             fills faster than zstd drains it; they are recompressed in idle time and before
             ``close()`` returns. ``0`` never defers.
@@ -185,7 +185,7 @@ class FrameWriter:
         config: Mapping[str, Any] | None = None,
         overwrite: bool = False,
         threads: int = 2,
-        priority: str = "batch",
+        priority: str = "idle",
         defer_mb: float = 2048.0,
     ) -> None:
         self.closed = True  # until construction succeeds

@@ -16,7 +16,7 @@ rollout process dies (SIGKILL, a segfault in the simulator, the OOM killer), the
 to the end of the pipe (EOF), commits every row and marks the groups ``interrupted``. When the
 writer dies, the rollout side's next call raises :class:`WriterError` naming it.
 
-The writer runs at a lower CPU priority (``SCHED_BATCH`` by default, see
+The writer runs at a lower CPU priority (``SCHED_IDLE`` by default, see
 :data:`PRIORITIES`): on a machine the simulator keeps busy, compression waits for idle time
 and ``append`` blocks only when the ring is full.
 """
