@@ -404,9 +404,14 @@ class WriterLoop:
             or 2 * (self.header.appended - self.rows) < self.layout.ring.slots
         ):
             return False
-        raw = sum(buf.nbytes for buf in chunk.cameras.values())
+        raw = _raw_bytes(chunk)
         within_budget = self.compactor.pending_bytes + raw <= self.config.defer_mb * 2**20
-        return within_budget and shutil.disk_usage(self.config.path).free > 8 * raw
+        return within_budget and self._disk_has_room_for(raw)
+
+    def _disk_has_room_for(self, raw: int) -> bool:
+        """Raw chunks only where the disk keeps room for 8 more (else compress now)."""
+        assert self.config is not None
+        return shutil.disk_usage(self.config.path).free > 8 * raw
 
     def _write_deferred(self, chunk: _Chunk) -> None:
         """Write the chunk's frames raw (no compression CPU now); queue them for zstd."""
@@ -441,7 +446,7 @@ class WriterLoop:
         if chunk is None or chunk.filled == 0 or self.rows <= self.committed:
             return
         chunk.clear_unfilled()
-        if self.compactor is None or last:
+        if self.compactor is None or last or not self._disk_has_room_for(_raw_bytes(chunk)):
             self._write(chunk)
         else:
             with deferred_compression():
@@ -539,6 +544,11 @@ class WriterLoop:
             for dirpath, _dirs, files in os.walk(root / name):
                 total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
         return total
+
+
+def _raw_bytes(chunk: _Chunk) -> int:
+    """Bytes of a chunk's frames stored raw."""
+    return sum(buf.nbytes for buf in chunk.cameras.values())
 
 
 def _to_rgb(dst: np.ndarray, src: np.ndarray) -> None:
