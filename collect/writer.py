@@ -231,7 +231,7 @@ class FrameWriter:
         self._info_dtypes: dict[str, np.dtype] = {}
         self._process = WriterProcess(
             WriterConfig(
-                path=str(self.path),
+                path=str(self.path.absolute()),  # the writer may outlive a chdir
                 rank=self.rank,
                 group_names=self.group_names,
                 codec=self.codec.get_config(),
