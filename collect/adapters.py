@@ -39,6 +39,7 @@ __all__ = [
     "info_columns",
     "is_tensor",
     "normalize_camera_name",
+    "stack_env_frames",
     "to_camera_batches",
     "to_numpy_uint8_rgb",
 ]
@@ -109,7 +110,11 @@ def _per_env_cameras(env_obs: Any, env: int) -> dict[str, Any]:
     return cameras
 
 
-def _stack(frames: list[Any]) -> Any:
+def stack_env_frames(frames: list[Any], camera: str) -> Any:
+    """One ``(N, H, W, C)`` batch from a camera's per-env frames (a copy); all the same size."""
+    shapes = {tuple(f.shape) for f in frames}
+    if len(shapes) > 1:
+        raise FrameInputError(f"camera {camera!r}: envs have different shapes {shapes}")
     if is_tensor(frames[0]):
         import torch
 
@@ -177,12 +182,7 @@ def to_camera_batches(obs: Any, num_envs: int) -> dict[str, Any]:
     """
     batches = {}
     for name, frames in camera_frames(obs, num_envs).items():
-        if isinstance(frames, list):
-            shapes = {tuple(f.shape) for f in frames}
-            if len(shapes) > 1:
-                raise FrameInputError(f"camera {name!r}: envs have different shapes {shapes}")
-            frames = _stack(frames)
-        batches[name] = frames
+        batches[name] = stack_env_frames(frames, name) if isinstance(frames, list) else frames
     return batches
 
 

@@ -44,7 +44,6 @@ class Compactor:
         self.level = level
         self.pending_bytes = 0  # raw bytes not yet compacted (the disk budget counts these)
         self.peak_bytes = 0
-        self.files = 0
         self._queue: queue.Queue[tuple[Path, int] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="evalframes-compact", daemon=True)
@@ -54,7 +53,6 @@ class Compactor:
         with self._lock:
             self.pending_bytes += raw_bytes
             self.peak_bytes = max(self.peak_bytes, self.pending_bytes)
-            self.files += 1
         self._queue.put((path, raw_bytes))
 
     def finish(self) -> None:
