@@ -18,9 +18,11 @@ load hits both alike:
 * ``append``: ``FrameWriter.append(obs)`` with its defaults (zstd, writer subprocess).
 
 memcpy reads a deep copy of append's input, so neither finds frames the other just pulled
-into the cache. Steps are paced like a rollout: after each step the benchmark sleeps for the
-simulator's median step time (measured while collecting), which is when the writer process
-does its work. Reported: calling-thread ms per step (median and p99 after a warm-up of 32
+into the cache. Steps are paced like a rollout: after each timed call the simulator takes its
+turn (:class:`Simulator`; ``--pace simulate``, the default, steps the real env with llvmpipe on
+one thread unless ``LP_NUM_THREADS`` says otherwise: a core left free, as GPU rendering leaves
+it; ``--pace sleep`` sleeps its median step time), which is when the writer process does its
+work. Reported: calling-thread ms per step (median and p99 after a warm-up of 32
 steps) and append/memcpy. Then, measured alone (one strategy at a time, paced the same way):
 
 * writer CPU ms/frame: the writer process's user + system CPU over its whole life, as it
@@ -28,9 +30,8 @@ steps) and append/memcpy. Then, measured alone (one strategy at a time, paced th
   ``close()`` waits for (the last chunks, deferred recompression) is counted. Its start-up
   (interpreter, imports, opening the groups: psutil's reading once a ``flush()`` before the
   first append has returned) is subtracted and shown on its own, in ms;
-* rollout CPU ms/frame: ``time.thread_time`` of the calling thread inside ``append``; in
-  brackets, the CPU ms of the rollout process's other threads over the writer's life
-  (``process_time`` less the calling thread's: the ring's prefault thread);
+* rollout CPU ms/frame: ``time.thread_time`` of the calling thread inside ``append`` (the
+  rollout side starts no thread: the writer process allocates the ring's pages);
 * blocked s and chunks deferred (``writer.stats``), and stored KB/frame
   (``stats.bytes_stored``) next to the raw RGB size;
 * for RGB batches only, the inline alternative: one imageio-ffmpeg libx264 pipe per env and
@@ -80,21 +81,50 @@ KINDS = {  # input kind -> (what one step is, the append/memcpy to aim for)
 Observation = Any  # one step's input: a list of per-env dicts, or {camera: batch}
 
 
-def collect_observations(size: int, steps: int) -> tuple[list[list[dict]], float]:
-    """``steps`` real tabletop observations (frames deep-copied) and the median step time (s)."""
-    from collect.envs import make_env, make_policy
+class Simulator:
+    """The real tabletop env: it produces the inputs first, then takes its turn between two
+    timed calls, as in a rollout.
 
-    env = make_env("mujoco_tabletop", NUM_ENVS, seed=0, image_size=size, tensor=False)
-    policy = make_policy("scripted", env)
-    obs = env.reset(seed=0)
-    observations, times = [], []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        obs, *_ = env.step(policy(obs))
-        times.append(time.perf_counter() - t0)
-        observations.append(copy.deepcopy(obs))
-    env.close()
-    return observations, statistics.median(times)
+    ``pace="simulate"`` steps it (its output dropped): what a rollout thread does between two
+    appends, so the core stays busy and its caches hold the simulator's data. ``"sleep"``
+    sleeps the median step time instead: the core idles, and in this VM the first
+    microseconds of Python after waking run several times slower (a poll of a pipe: 3 us
+    after a busy 80 ms, 65 us after a sleep), which a rollout thread busy simulating does
+    not see.
+    """
+
+    def __init__(self, size: int, pace: str) -> None:
+        from collect.envs import make_env, make_policy
+
+        self.env = make_env("mujoco_tabletop", NUM_ENVS, seed=0, image_size=size, tensor=False)
+        self.policy = make_policy("scripted", self.env)
+        self.obs = self.env.reset(seed=0)
+        self.pace = pace
+        self.step_time = 0.0  # median seconds per step, set by collect
+
+    def collect(self, steps: int) -> list[list[dict]]:
+        """``steps`` real observations (frames deep-copied); sets the median step time."""
+        observations, times = [], []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            self.step()
+            times.append(time.perf_counter() - t0)
+            observations.append(copy.deepcopy(self.obs))
+        self.step_time = statistics.median(times)
+        return observations
+
+    def step(self) -> None:
+        self.obs, *_ = self.env.step(self.policy(self.obs))
+
+    def take_turn(self) -> None:
+        """The simulator's turn: background work (the writer process) happens now."""
+        if self.pace == "sleep":
+            time.sleep(self.step_time)
+        else:
+            self.step()
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def rgb_batches(observations: list[list[dict]]) -> list[dict[str, np.ndarray]]:
@@ -177,7 +207,7 @@ class Inline:
 
 
 def interleaved_times(
-    feeds: dict[str, tuple[Memcpy | Store, list]], sim_time: float
+    feeds: dict[str, tuple[Memcpy | Store, list]], sim: Simulator
 ) -> dict[str, list[float]]:
     """Calling-thread seconds per step, strategies alternating step by step (A B A B)."""
     times: dict[str, list[float]] = {name: [] for name in feeds}
@@ -187,7 +217,7 @@ def interleaved_times(
             t0 = time.perf_counter()
             strategy.step(inputs[i])
             times[name].append(time.perf_counter() - t0)
-            time.sleep(sim_time)  # the simulator's turn: background work happens now
+            sim.take_turn()
     for strategy, _ in feeds.values():
         strategy.close()
     return times
@@ -200,7 +230,6 @@ class WriterCost:
     writer_ms: float  # writer process, start-up excluded
     startup_ms: float  # writer process before the first append (total, not per frame)
     rollout_ms: float  # the calling thread inside append
-    other_threads_ms: float  # the rollout process's other threads (ring prefault), total
     blocked_s: float
     chunks_deferred: int
     stored_bytes: float  # per frame
@@ -212,9 +241,8 @@ def process_cpu(pid: int) -> float:
     return times.user + times.system
 
 
-def writer_alone(inputs: list[Observation], sim_time: float, path: Path) -> WriterCost:
+def writer_alone(inputs: list[Observation], sim: Simulator, path: Path) -> WriterCost:
     """CPU of a FrameWriter fed alone, paced like a rollout."""
-    process0, thread0 = time.process_time(), time.thread_time()
     writer = FrameWriter(path, rank=0, gpu=0, num_envs=NUM_ENVS, fps=FPS)
     writer.flush()  # returns once the writer process has started and opened the groups
     startup = process_cpu(writer.writer_pid)
@@ -223,16 +251,14 @@ def writer_alone(inputs: list[Observation], sim_time: float, path: Path) -> Writ
         t0 = time.thread_time()
         writer.append(obs)
         rollout += time.thread_time() - t0
-        time.sleep(sim_time)
+        sim.take_turn()
     writer.close()  # the writer process reports its CPU (every thread) when it has finished
-    other_threads = (time.process_time() - process0) - (time.thread_time() - thread0)
     stats = writer.stats
     lifetime = stats.writer_cpu_seconds
     return WriterCost(
         writer_ms=1000 * (lifetime - startup) / stats.frames,
         startup_ms=1000 * startup,
         rollout_ms=1000 * rollout / stats.frames,
-        other_threads_ms=1000 * other_threads,
         blocked_s=stats.blocked_seconds,
         chunks_deferred=stats.chunks_deferred,
         stored_bytes=stats.bytes_stored / stats.frames,
@@ -249,7 +275,7 @@ class InlineCost:
 
 
 def inline_alone(
-    inputs: list[dict[str, np.ndarray]], sim_time: float, out: Path, warmup: int
+    inputs: list[dict[str, np.ndarray]], sim: Simulator, out: Path, warmup: int
 ) -> InlineCost:
     """Inline writers fed alone, paced like a rollout."""
     before = children_cpu()
@@ -258,7 +284,7 @@ def inline_alone(
         t0 = time.perf_counter()
         inline.step(batch)
         times.append(time.perf_counter() - t0)
-        time.sleep(sim_time)
+        sim.take_turn()
     inline.close()  # waits for the ffmpeg processes: their CPU is now in RUSAGE_CHILDREN
     frames = len(inputs) * len(inline.writers)
     return InlineCost(
@@ -285,7 +311,7 @@ class Result:
     x264: InlineCost | None
 
 
-def run_kind(size: int, inputs: list, sim_time: float, workdir: Path, *, inline: bool) -> Result:
+def run_kind(size: int, inputs: list, sim: Simulator, workdir: Path, *, inline: bool) -> Result:
     """Time memcpy and append interleaved (memcpy from a deep copy of ``inputs``), then
     measure append (and inline) alone."""
     memcpy_input = [flat_frames(obs) for obs in copy.deepcopy(inputs)]
@@ -293,28 +319,32 @@ def run_kind(size: int, inputs: list, sim_time: float, workdir: Path, *, inline:
         "memcpy": (Memcpy(memcpy_input[0]), memcpy_input),
         "append": (Store(workdir / "timed.zarr"), inputs),
     }
-    times = interleaved_times(feeds, sim_time)
+    times = interleaved_times(feeds, sim)
     del feeds, memcpy_input
     warmup = min(WARMUP_STEPS, len(inputs) // 4)  # first touches, ffmpeg start-up
     h, w = flat_frames(inputs[0])[0].shape[-3:-1]
     return Result(
         size=size,
-        sim_ms=1000 * sim_time,
+        sim_ms=1000 * sim.step_time,
         raw_bytes=3 * h * w,
         times={name: median_p99(ts, warmup) for name, ts in times.items()},
-        writer=writer_alone(inputs, sim_time, workdir / "alone.zarr"),
-        x264=inline_alone(inputs, sim_time, workdir / "inline", warmup) if inline else None,
+        writer=writer_alone(inputs, sim, workdir / "alone.zarr"),
+        x264=inline_alone(inputs, sim, workdir / "inline", warmup) if inline else None,
     )
 
 
-def run_size(size: int, steps: int, workdir: Path) -> dict[str, Result]:
+def run_size(size: int, steps: int, pace: str, workdir: Path) -> dict[str, Result]:
     """Both input kinds at one size (in memory: at most two copies of the frames)."""
     print(f"bench_hotpath: {size}x{size}, {steps} steps", file=sys.stderr)
-    observations, sim_time = collect_observations(size, steps)
-    rgba = run_kind(size, observations, sim_time, workdir / f"{size}_rgba", inline=False)
-    batches = rgb_batches(observations)
-    del observations
-    rgb = run_kind(size, batches, sim_time, workdir / f"{size}_rgb", inline=True)
+    sim = Simulator(size, pace)
+    try:
+        observations = sim.collect(steps)
+        rgba = run_kind(size, observations, sim, workdir / f"{size}_rgba", inline=False)
+        batches = rgb_batches(observations)
+        del observations
+        rgb = run_kind(size, batches, sim, workdir / f"{size}_rgb", inline=True)
+    finally:
+        sim.close()
     return {RGBA: rgba, RGB: rgb}
 
 
@@ -338,8 +368,7 @@ COLUMNS: list[tuple[str, Callable[[Result], object], bool]] = [
     ("writer CPU ms/frame (start-up ms)",
      lambda r: f"{r.writer.writer_ms:.2f} ({r.writer.startup_ms:.0f})", False),
     ("x264 CPU ms/frame", lambda r: f"{r.x264.cpu_ms:.2f}", True),
-    ("rollout CPU ms/frame (other threads ms)",
-     lambda r: f"{r.writer.rollout_ms:.3f} ({r.writer.other_threads_ms:.0f})", False),
+    ("rollout CPU ms/frame", lambda r: f"{r.writer.rollout_ms:.3f}", False),
     ("blocked s", lambda r: f"{r.writer.blocked_s:.2f}", False),
     ("chunks deferred", lambda r: r.writer.chunks_deferred, False),
     ("stored KB/frame (raw RGB)",
@@ -360,17 +389,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 480, 960])
     parser.add_argument("--steps", type=int, default=120, help="steps per size (960: half)")
+    parser.add_argument(
+        "--pace", choices=["simulate", "sleep"], default="simulate",
+        help="between timed calls: step the simulator (default) or sleep as long",
+    )  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("LP_NUM_THREADS", "1")  # a core left free, as GPU rendering leaves
     workdir = Path(tempfile.mkdtemp(prefix="bench_hotpath_"))
     load_before = load_average()
     try:
         results = []
         for size in args.sizes:
             steps = args.steps // 2 if size >= 960 else args.steps
-            results.append(run_size(size, steps, workdir))
+            results.append(run_size(size, steps, args.pace, workdir))
         print(
             f"bench_hotpath: {NUM_ENVS} envs x 3 cameras, {os.cpu_count()} cores, "
+            f"paced by {args.pace} (LP_NUM_THREADS={os.environ['LP_NUM_THREADS']}), "
             f"load average {load_before} before, {load_average()} after"
         )
         for kind, (step, goal) in KINDS.items():

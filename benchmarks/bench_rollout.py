@@ -507,6 +507,9 @@ def run_rollouts(args: argparse.Namespace, workdir: Path) -> tuple[list, list]:
         steps = steps_at(size, args.steps)
         for lp in args.lp_threads:
             names = list(STRATEGIES) if lp == "all" else ["floor", *SAVE_FRAMES[:3]]
+            if args.strategies:  # those asked for, and the floors they are measured against
+                wanted = {*args.strategies, *(STRATEGIES[n].floor for n in args.strategies)}
+                names = [n for n in names if n in wanted]
             jobs = [
                 {**base_job(args, name, size, steps, "scripted"),
                  "lp_threads": None if lp == "all" else int(lp)}
@@ -542,6 +545,13 @@ def parse_args() -> argparse.Namespace:
         help="llvmpipe render threads: all cores (Mesa's default), or 1 (a core left free, "
         "as GPU rendering leaves it); default: both",
     )  # fmt: skip
+    parser.add_argument(
+        "--strategies", nargs="+", choices=list(STRATEGIES), default=None,
+        help="run only these (and their floors); default: all",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the episode-length memory table"
+    )
     parser.add_argument("--memory-size", type=int, default=256)
     parser.add_argument("--memory-steps", type=int, nargs=2, default=[40, 160])
     parser.add_argument(
@@ -567,14 +577,15 @@ def main() -> None:
     started, load_before = time.perf_counter(), load_average()
     try:
         rows, goals = run_rollouts(args, workdir)
-        memory = run_memory(args, workdir)
+        memory = [] if args.no_memory else run_memory(args, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"# bench_rollout: {NUM_ENVS} envs x {CAMERAS} cameras, {os.cpu_count()} cores\n")
     print(markdown_table(ROLLOUT_HEADERS, rows))
     print("\n" + markdown_table(GOAL_HEADERS, goals))
     lengths = [f"peak PSS MiB, {n}-step episodes" for n in args.memory_steps]
-    print("\n" + markdown_table(["strategy", *lengths, "growth MiB"], memory))
+    if memory:
+        print("\n" + markdown_table(["strategy", *lengths, "growth MiB"], memory))
     print(
         f"\n{args.steps} steps per rollout (960: {steps_at(960, args.steps)}), "
         f"{args.repeats} repeats (medians), memory at {args.memory_size}x{args.memory_size}; "

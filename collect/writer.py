@@ -26,6 +26,7 @@ process: the writer process commits it and marks the groups ``interrupted``.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import math
 import os
@@ -62,7 +63,7 @@ __all__ = ["FrameWriter", "WriterError", "WriterStats"]
 log = logging.getLogger(__name__)
 
 MAX_CHUNK_BYTES = 16 * 2**20  # auto chunk_frames keeps one camera chunk under this
-RING_CHUNKS = 2  # ring rows per chunk rows: more buys nothing but memory and prefault time
+RING_CHUNKS = 2  # ring rows per chunk rows: more buys nothing but memory and populating time
 
 
 @dataclass
@@ -304,6 +305,8 @@ class FrameWriter:
         assert self._ring is not None
         row = self.stats.rows
         self.stats.blocked_seconds += self._process.wait_for_slot(row, self.stats.ring_slots)
+        if row < self.stats.ring_slots:  # the slot's first use
+            self._ring.populate_slot(row)
         self._rows.copy(frames, self._ring.slot(row))
         self._process.send_row(row, scalars, info_cols)
         self._process.header.appended = row + 1
@@ -385,7 +388,6 @@ class FrameWriter:
                              self.shard_frames)  # fmt: skip
         self.chunk_frames = chunk_frames
         self._ring = FrameRing.create(layout.ring, self._process.memfd)
-        self._ring.prefault_async(write=True)
         self.stats.ring_slots = layout.ring.slots
         self._process.send((LAYOUT, layout))
 
@@ -394,9 +396,9 @@ class FrameWriter:
         return {
             "step": self._episode_step.copy(),
             "episode": self._episode.copy(),
-            "reward": _env_vector(reward, n, "reward", np.float32, np.nan),
-            "terminated": _env_vector(terminated, n, "terminated", bool, False),
-            "truncated": _env_vector(truncated, n, "truncated", bool, False),
+            "reward": _env_vector(reward, n, "reward", np.float32),
+            "terminated": _env_vector(terminated, n, "terminated", bool),
+            "truncated": _env_vector(truncated, n, "truncated", bool),
         }
 
     def _info_columns(self, info: Any) -> dict[str, np.ndarray]:
@@ -416,14 +418,23 @@ class FrameWriter:
 
     def _advance_episodes(self, done: np.ndarray) -> None:
         self._episode_step += 1
-        self._episode_step[done] = 0
-        self._episode[done] += 1
+        if done.any():
+            self._episode_step[done] = 0
+            self._episode[done] += 1
 
 
-def _env_vector(value: Any, num_envs: int, name: str, dtype: Any, default: Any) -> np.ndarray:
+def _env_vector(value: Any, num_envs: int, name: str, dtype: Any) -> np.ndarray:
+    """The per-env values given, or the store's "not given" (NaN reward, flags false)."""
     if value is None:
-        return np.full(num_envs, default, dtype)
+        return _not_given(num_envs, np.dtype(dtype))
     return adapters.as_env_vector(value, num_envs, name, dtype)
+
+
+@functools.cache
+def _not_given(num_envs: int, dtype: np.dtype) -> np.ndarray:
+    vector = np.full(num_envs, np.nan if dtype.kind == "f" else 0, dtype)
+    vector.flags.writeable = False  # shared by every row without values
+    return vector
 
 
 def _auto_chunk_frames(frame_bytes: int) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import resource
 import shutil
 import signal
@@ -49,14 +50,29 @@ __all__ = ["PRIORITIES", "WriterConfig", "WriterError", "WriterProcess"]
 
 log = logging.getLogger(__name__)
 
-OPEN, LAYOUT, ROW, FLUSH, CLOSE = "open", "layout", "row", "flush", "close"
+OPEN, LAYOUT, FLUSH, CLOSE = "open", "layout", "flush", "close"
 FLUSHED, CLOSED, ERROR = "flushed", "closed", "error"
-PRIORITIES = ("normal", "batch", "idle")
+# A row message is bytes, not a pickle (pickling costs more than the rest of an append): this
+# tag (no pickle starts with it), the row number, the scalars' bytes, then the info's pickle.
+_ROW_TAG = b"R"
+_ROW_NUMBER = 8  # bytes
 _PIPE_BYTES = 2**20  # room for many row messages while the writer compresses a chunk
 _POLL_SECONDS = 0.2
-_CHECK_SECONDS = 0.05  # how stale "the writer is alive" may be at an append
 # The child's command line (``-c`` rather than ``-m``: the package imports this module first).
-_ENTRY = "import sys; from collect.writer_process import main; sys.exit(main(sys.argv[1:]))"
+# Its CPU priority is lowered before anything is imported: start-up is a short run's most CPU.
+_ENTRY = """
+import os, sys
+policy = getattr(os, sys.argv[4], None)  # SCHED_IDLE, SCHED_BATCH; "normal": none
+if policy is not None:
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+    except OSError:
+        os.nice(19)
+from collect.writer_process import main
+sys.exit(main(sys.argv[1:4]))
+"""
+_POLICIES = {"normal": "normal", "batch": "SCHED_BATCH", "idle": "SCHED_IDLE"}
+PRIORITIES = tuple(_POLICIES)
 
 
 class WriterError(RuntimeError):
@@ -112,7 +128,15 @@ class WriterProcess:
         _grow_pipe(commands_w)
         try:
             self.pid = _launch_detached(
-                [sys.executable, "-c", _ENTRY, str(commands_r), str(replies_w), str(self.memfd)],
+                [
+                    sys.executable,
+                    "-c",
+                    _ENTRY,
+                    str(commands_r),
+                    str(replies_w),
+                    str(self.memfd),
+                    _POLICIES[config.priority],
+                ],
                 pass_fds=(commands_r, replies_w, self.memfd),
             )
         finally:
@@ -121,7 +145,6 @@ class WriterProcess:
         self._commands = Connection(commands_w, readable=False)
         self._replies = Connection(replies_r, writable=False)
         self._error: str | None = None
-        self._next_check = 0.0
         self.send((OPEN, config))
 
     def send(self, message: tuple) -> None:
@@ -131,25 +154,32 @@ class WriterProcess:
             raise self.failure() from None
 
     def check(self) -> None:
-        """Raise :class:`WriterError` if the writer failed or died.
+        """Raise :class:`WriterError` if the writer said it failed.
 
-        Outside a request the writer says nothing, so anything readable on the reply pipe is
-        an error message or its end (the writer is gone). The pipe is looked at every
-        :data:`_CHECK_SECONDS` at most (a poll costs more than a small append)."""
-        now = time.monotonic()
+        A writer that died without a word is noticed by the next message sent: it held the
+        only read end of the command pipe, so the write fails (``EPIPE``)."""
         if self.header.failed:
             raise self.failure()
-        if now >= self._next_check:
-            self._next_check = now + _CHECK_SECONDS
-            if self._replies.poll(0):
-                raise self.failure()
+
+    def check_alive(self) -> None:
+        """:meth:`check`, and whether the writer is still there (a poll of the reply pipe:
+        outside a request the writer says nothing, so anything readable there is an error
+        message or the pipe's end)."""
+        self.check()
+        if self._replies.poll(0):
+            raise self.failure()
 
     def send_row(self, row: int, scalars: dict[str, np.ndarray], info: dict) -> None:
-        """Announce row ``row`` (its frames are in the ring) with its scalars and info,
-        packed as bytes: pickling numpy arrays would cost more than the rest of an append."""
-        packed_info = {key: (values.dtype.str, values.tobytes()) for key, values in info.items()}
-        blob = b"".join(scalars[name].tobytes() for name in fmt.SCALARS)
-        self.send((ROW, row, blob, packed_info))
+        """Announce row ``row`` (its frames are in the ring) with its scalars and info."""
+        parts = [_ROW_TAG, row.to_bytes(_ROW_NUMBER, "little")]
+        parts += [scalars[name].tobytes() for name in fmt.SCALARS]
+        if info:
+            packed = {key: (values.dtype.str, values.tobytes()) for key, values in info.items()}
+            parts.append(pickle.dumps(packed, pickle.HIGHEST_PROTOCOL))
+        try:
+            self._commands.send_bytes(b"".join(parts))
+        except OSError:  # BrokenPipeError: the writer is gone
+            raise self.failure() from None
 
     def wait_for_slot(self, row: int, slots: int) -> float:
         """Wait until the ring has a free slot for ``row``; the seconds waited."""
@@ -157,7 +187,7 @@ class WriterProcess:
             return 0.0
         t0 = time.perf_counter()
         while row - self.header.consumed >= slots:
-            self.check()
+            self.check_alive()
             time.sleep(0.0005)
         return time.perf_counter() - t0
 
@@ -322,14 +352,16 @@ class WriterLoop:
                 if not self.commands.poll(self._seconds_to_flush()):
                     self._flush_if_due()
                     continue
-                message = self.commands.recv()
+                data = self.commands.recv_bytes()
             except EOFError:
                 self._rollout_gone()
                 return 0
+            if data[:1] == _ROW_TAG:
+                self._take_row(data)
+                continue
+            message = pickle.loads(data)
             kind = message[0]
-            if kind == ROW:
-                self._take_row(*message[1:])
-            elif kind == OPEN:
+            if kind == OPEN:
                 self._open(message[1])
             elif kind == LAYOUT:
                 self._start(message[1])
@@ -342,7 +374,6 @@ class WriterLoop:
                 return 0
 
     def _open(self, config: WriterConfig) -> None:
-        set_priority(config.priority)  # first: threads started from here on inherit it
         self.config = config
         root = Path(config.path)
         self.codec = get_codec(config.codec)
@@ -352,7 +383,7 @@ class WriterLoop:
     def _start(self, layout: ChunkLayout) -> None:
         self.layout = layout
         self.ring = FrameRing(self.memfd, layout.ring, writable=False)
-        self.ring.prefault_async(write=False)
+        self.ring.populate_async()  # at this process's priority: cheap for the rollout side
         self.chunk = _Chunk.allocate(layout)
         self.groups = [
             fmt.GroupWriter(
@@ -370,19 +401,23 @@ class WriterLoop:
         if deferrable and self.config.defer_mb > 0:
             self.compactor = Compactor(self.codec.level)
 
-    def _take_row(self, row: int, scalars: bytes, info: dict[str, tuple[str, bytes]]) -> None:
-        """Copy row ``row`` out of the ring into the chunk (dropping alpha), free its slot."""
-        assert self.ring is not None and self.chunk is not None and row == self.rows
+    def _take_row(self, message: bytes) -> None:
+        """Copy the row out of the ring into the chunk (dropping alpha), free its slot."""
+        assert self.ring is not None and self.chunk is not None
+        row = int.from_bytes(message[1 : 1 + _ROW_NUMBER], "little")
+        assert row == self.rows, (row, self.rows)
         chunk, i = self.chunk, self.chunk.filled
         for camera, frames in self.ring.slot(row).items():
             copy_channels(chunk.cameras[camera][:, i], frames)
         self.header.consumed = row + 1
-        offset = 0
+        offset = 1 + _ROW_NUMBER
         for buf in chunk.scalars.values():  # in fmt.SCALARS order, as packed
-            values = np.frombuffer(scalars, buf.dtype, len(buf), offset)
+            values = np.frombuffer(message, buf.dtype, len(buf), offset)
             buf[:, i] = values
             offset += values.nbytes
-        chunk.put_info(i, {k: np.frombuffer(b, np.dtype(d)) for k, (d, b) in info.items()})
+        if offset < len(message):
+            info = pickle.loads(message[offset:])
+            chunk.put_info(i, {k: np.frombuffer(b, np.dtype(d)) for k, (d, b) in info.items()})
         chunk.filled = i + 1
         self.rows = row + 1
         if chunk.filled == len(chunk.scalars["step"][0]):
@@ -547,18 +582,6 @@ class WriterLoop:
 def _raw_bytes(chunk: _Chunk) -> int:
     """Bytes of a chunk's frames stored raw."""
     return sum(buf.nbytes for buf in chunk.cameras.values())
-
-
-def set_priority(priority: str) -> None:
-    """Lower this process's CPU priority (threads started later inherit it)."""
-    policies = {"batch": "SCHED_BATCH", "idle": "SCHED_IDLE"}
-    if priority == "normal":
-        return
-    try:
-        os.sched_setscheduler(0, getattr(os, policies[priority]), os.sched_param(0))
-    except (AttributeError, OSError) as e:  # not Linux: fall back to the lowest nice value
-        log.debug("scheduling policy %s unavailable (%s); using nice 19", priority, e)
-        os.nice(19)
 
 
 def main(args: list[str]) -> int:

@@ -302,3 +302,15 @@ def test_an_exception_in_the_with_block_keeps_rows_and_marks_interrupted(tmp_pat
     for group in open_store(path).groups():
         assert group.rows == 5 and group.status == "interrupted"
         assert_group_matches(group, rank=0, env=group.env)
+
+
+@pytest.mark.parametrize(
+    "priority, policy",
+    [("idle", os.SCHED_IDLE), ("batch", os.SCHED_BATCH), ("normal", os.SCHED_OTHER)],
+)
+def test_writer_process_runs_at_the_priority_asked(tmp_path, priority, policy):
+    with FrameWriter(tmp_path / "s.zarr", num_envs=1, priority=priority) as writer:
+        writer.flush()  # the writer process has started and opened its groups
+        assert os.sched_getscheduler(writer.writer_pid) == policy
+        writer.append(pattern_batch(0, 1, 0))
+    assert [g.rows for g in open_store(tmp_path / "s.zarr").groups()] == [1]
