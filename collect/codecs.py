@@ -41,6 +41,7 @@ __all__ = [
     "WebpCodec",
     "ZstdCodec_",
     "available_codecs",
+    "deferrable_chunk",
     "get_codec",
     "register_codec",
 ]
@@ -152,12 +153,8 @@ class DeferrableZstd(BytesBytesCodec):
         return {"name": "evalframes.zstd", "configuration": {"level": self.level}}
 
     def _encode(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
-        data = chunk_bytes.as_numpy_array()
-        if _deferring:
-            encoded = np.empty(data.nbytes + 1, np.uint8)
-            encoded[0], encoded[1:] = _RAW[0], data.reshape(-1).view(np.uint8)
-        else:
-            encoded = np.frombuffer(tagged_zstd(Zstd(self.level).encode(data)), np.uint8)
+        parts = deferrable_chunk(chunk_bytes.as_numpy_array(), self.level)
+        encoded = np.frombuffer(b"".join(parts), np.uint8)
         return chunk_spec.prototype.buffer.from_array_like(encoded)
 
     def _decode(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
@@ -179,9 +176,17 @@ class DeferrableZstd(BytesBytesCodec):
         raise NotImplementedError("zstd has a variable encoded size")
 
 
-def tagged_zstd(compressed: bytes) -> bytes:
-    """A :class:`DeferrableZstd` chunk from zstd-compressed bytes."""
-    return _ZSTD + compressed
+def deferrable_chunk(data: np.ndarray, level: int) -> list[bytes | memoryview]:
+    """A :class:`DeferrableZstd` chunk of ``data``'s bytes (C order), in the parts to write one
+    after the other: the tag, then the raw bytes under :func:`deferred_compression`, else
+    zstd's (what zarr stores for the chunk, and the writer process writes directly)."""
+    raw = memoryview(np.ascontiguousarray(data)).cast("B")
+    return [_RAW, raw] if _deferring else zstd_chunk(raw, level)
+
+
+def zstd_chunk(data: Any, level: int) -> list[bytes | memoryview]:
+    """A compressed :class:`DeferrableZstd` chunk of the bytes ``data``, in parts."""
+    return [_ZSTD, Zstd(level).encode(data)]
 
 
 def is_deferred(encoded: bytes) -> bool:

@@ -13,12 +13,10 @@ import logging
 import os
 import queue
 import threading
-import uuid
 from pathlib import Path
 
-from numcodecs import Zstd
-
 from . import codecs
+from .store import replace_file
 
 __all__ = ["Compactor", "compact_file"]
 
@@ -30,11 +28,9 @@ def compact_file(path: Path, level: int) -> int:
     data = path.read_bytes()
     if not codecs.is_deferred(data):
         return 0
-    encoded = codecs.tagged_zstd(Zstd(level).encode(memoryview(data)[1:]))
-    partial = path.with_suffix(f".{uuid.uuid4().hex}.partial")  # readers ignore *.partial
-    partial.write_bytes(encoded)
-    os.replace(partial, path)
-    return len(data) - len(encoded)
+    parts = codecs.zstd_chunk(memoryview(data)[1:], level)
+    replace_file(path, parts)
+    return len(data) - sum(len(part) for part in parts)
 
 
 class Compactor:

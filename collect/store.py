@@ -32,8 +32,10 @@ from __future__ import annotations
 import datetime as _dt
 import fnmatch
 import logging
+import os
 import re
 import socket
+import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -264,6 +266,11 @@ class GroupWriter:
             name: group[name].with_config({"write_empty_chunks": True}) for name in SCALARS
         }
         self.capacity = 0
+        # The default codec's chunks are written as files here rather than through zarr's
+        # write path (thread pool, event loop, codec pipeline: half the writer process's CPU
+        # per frame); sharded arrays and other codecs go through zarr.
+        direct = isinstance(codec, _codecs.ZstdCodec_) and shard_frames is None
+        self._direct_level = codec.level if direct else None
 
     @property
     def rows_per_write(self) -> int:
@@ -307,7 +314,11 @@ class GroupWriter:
         scalars and info columns. Every file is replaced atomically."""
         stop = start + self.rows_per_write
         for camera, frames in cameras.items():
-            self.arrays[f"{CAMERAS}/{camera}"][start:stop] = frames
+            if self._direct_level is not None:
+                parts = _codecs.deferrable_chunk(frames, self._direct_level)
+                replace_file(self.chunk_file(camera, start), parts)
+            else:
+                self.arrays[f"{CAMERAS}/{camera}"][start:stop] = frames
         for name, values in scalars.items():
             self.arrays[name][start:stop] = values
         for key, values in info.items():
@@ -324,6 +335,21 @@ class GroupWriter:
         for array in self.arrays.values():
             _resize_rows(array, rows)
         commit_rows(self.group, rows, status=status)
+
+
+def replace_file(path: Path, parts: list[bytes | memoryview]) -> None:
+    """Write ``parts`` one after the other as the file ``path``, atomically (a temp file
+    ``*.partial`` renamed over it, as zarr's LocalStore does): a reader or a crash sees the
+    old file or the new one, never part of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{uuid.uuid4().hex}.partial")  # readers ignore *.partial
+    try:
+        with partial.open("wb") as f:
+            for part in parts:
+                f.write(part)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _resize_rows(array: zarr.Array, rows: int) -> None:

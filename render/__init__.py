@@ -8,8 +8,8 @@
 * :mod:`render.encode`: one ffmpeg process per video, atomic output, checked frame count;
 * :mod:`render.plan`: which videos to write (per env, per camera, per episode) and which are
   up to date;
-* :mod:`render.episodes`: episodes, returns and success, as the overlay, summary and gallery
-  show them;
+* :mod:`render.episodes`: episodes, returns and outcomes (success, failure, unknown), as the
+  overlay, summary, gallery and run report show them;
 * :mod:`render.overlay`: text and outcome borders drawn on the frames (``--overlay``);
 * :mod:`render.mosaic`: every env tiled in one extra video (``--mosaic``);
 * :mod:`render.pipeline`: rendering one video (the Dask task);
@@ -17,6 +17,8 @@
 * :mod:`render.job`: the Dask graph on threads, a local cluster or a remote scheduler;
 * :mod:`render.gallery`: ``index.html`` and posters (``--gallery``);
 * :mod:`render.report`: results, the summary table and ``--list``;
+* :mod:`render.run_report`: ``episodes.csv`` and ``summary.json``, written by every render;
+* :mod:`render.files`: small files written atomically (temp file, then rename);
 * :mod:`render.api` and :mod:`render.cli`: the two entry points.
 """
 

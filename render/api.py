@@ -32,6 +32,7 @@ from .mosaic import plan_mosaic
 from .options import RenderOptions
 from .plan import is_up_to_date, plan_outputs
 from .report import OutputResult, RenderReport
+from .run_report import write_run_report
 
 __all__ = ["render_store", "run_render"]
 
@@ -53,6 +54,7 @@ def render_store(
     layout: str | Mapping[str, Any] = "behavior",
     overlay: bool = False,
     overlay_keys: Sequence[str] | None = None,
+    success_key: str | None = None,
     split_episodes: bool = False,
     mosaic: bool = False,
     gallery: bool = False,
@@ -68,7 +70,9 @@ def render_store(
 
     Videos are named ``{video_prefix}_rank{r}_gpu{g}_env{e}.mp4`` (``split_episodes`` adds
     ``_episode{n}``, the ``separate`` layout ``_{camera}``); ``mosaic`` adds
-    ``{video_prefix}_mosaic.mp4`` and ``gallery`` an ``index.html`` with posters. Outputs
+    ``{video_prefix}_mosaic.mp4`` and ``gallery`` an ``index.html`` with posters. Every
+    render (not a dry run) also writes the run report, ``episodes.csv`` and ``summary.json``
+    (see :mod:`render.run_report`). Outputs
     that are up to date with their group and these options are left alone unless
     ``overwrite``. The options are those of
     :class:`~render.options.RenderOptions`.
@@ -110,6 +114,8 @@ def run_render(store: str | Path, out: str | Path, options: RenderOptions) -> Re
     results = sorted(
         results + failures, key=lambda r: order.get(r.group, len(order))
     )  # stable: keeps cameras and episodes in order, the mosaic last
+    if not options.dry_run:
+        write_run_report(out_dir, frame_store, options)  # episodes.csv, summary.json
     if options.gallery and not options.dry_run:
         write_gallery(out_dir, results, title=f"{frame_store.path.name}: evalframes videos")
     return RenderReport(results, seconds=time.perf_counter() - started)

@@ -85,7 +85,14 @@ def _parser() -> argparse.ArgumentParser:
         "--overlay-keys",
         type=_names,
         metavar="A,B",
-        help="info keys the overlay shows (default: success, if stored)",
+        help="info keys the overlay shows (default: the success key, if stored)",
+    )
+    extras.add_argument(
+        "--success-key",
+        metavar="KEY",
+        help="info key that says an episode succeeded (true on any of its rows; default: "
+        "success, is_success or episode.success_once if stored, else the env's rule, "
+        "else the outcome is unknown)",
     )
     extras.add_argument(
         "--split-episodes", action="store_true", help="one video per episode of each env"

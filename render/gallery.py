@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .encode import EncodeError, run_ffmpeg
-from .episodes import describe, verdict
+from .episodes import describe, outcome_counts, verdict
+from .files import write_text_atomically
 from .report import OutputResult
 
 __all__ = ["POSTER_DIR", "POSTER_WIDTH", "write_gallery", "write_poster"]
@@ -53,7 +53,7 @@ def write_gallery(out_dir: Path, results: Sequence[OutputResult], *, title: str)
         title=html.escape(title), count=len(others), mosaic="".join(mosaic), cards="\n".join(others)
     )
     index = out_dir / "index.html"
-    _write_atomically(index, page)
+    write_text_atomically(index, page)
     return index
 
 
@@ -87,8 +87,8 @@ def _poster_or_none(video: Path) -> Path | None:
 def _card(result: OutputResult, poster: Path | None) -> str:
     """The HTML of one video's card, with the data attributes the page filters and sorts on."""
     shown = describe(result.episodes)
-    decided = [e.success for e in result.episodes if e.success is not None]
-    rate = sum(decided) / len(decided) if decided else 0.0
+    counts = outcome_counts(result.episodes)
+    known = counts["success"] + counts["failure"]
     partial = bool(result.episodes) and result.episodes[-1].partial
     attributes = {
         "class": "card mosaic" if result.group == "mosaic" else "card",
@@ -96,7 +96,7 @@ def _card(result: OutputResult, poster: Path | None) -> str:
         "data-verdict": verdict(result.episodes),
         "data-partial": "1" if partial else "0",
         "data-return": shown["return"] if shown["return"] not in ("", "-") else "",
-        "data-rate": f"{rate:.4f}" if decided else "",
+        "data-rate": f"{counts['success'] / known:.4f}" if known else "",
     }
     video = {"src": quote(result.path.name), "controls": "", "muted": "", "preload": "metadata"}
     if poster is not None:
@@ -114,15 +114,6 @@ def _card(result: OutputResult, poster: Path | None) -> str:
 
 def _attrs(attributes: dict[str, str]) -> str:
     return " ".join(f'{k}="{html.escape(v)}"' if v else k for k, v in attributes.items())
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f"{path.stem}.{uuid.uuid4().hex}.partial{path.suffix}")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 _TEMPLATE = """<!doctype html>

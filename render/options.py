@@ -55,8 +55,12 @@ class RenderOptions:
         overlay: draw step, episode, reward, return, termination and ``overlay_keys`` on
             every frame, and a green/red border on the last frames of a successful/failed
             episode (see :mod:`render.overlay`).
-        overlay_keys: info keys shown by the overlay; ``None`` shows ``success`` (or
-            ``episode.success_once``) when the group stores it.
+        overlay_keys: info keys shown by the overlay; ``None`` shows the success key (see
+            ``success_key``) when the group stores one.
+        success_key: the info key that tells whether an episode succeeded (true on any of
+            its rows); ``None`` uses the first stored of ``success``, ``is_success``,
+            ``episode.success_once``, else the env's declared rule, else the outcome is
+            ``unknown`` (see :mod:`render.episodes`). A group without this key fails.
         split_episodes: one video per episode (``..._episode{n}.mp4``) instead of one per env.
         mosaic: also write ``{video_prefix}_mosaic.mp4``, every env tiled in a grid.
         gallery: also write ``index.html`` and a poster per video (see :mod:`render.gallery`).
@@ -82,6 +86,7 @@ class RenderOptions:
     layout: str | Mapping[str, Any] = _output("behavior")
     overlay: bool = _output(False)
     overlay_keys: tuple[str, ...] | None = _output(None)
+    success_key: str | None = None  # in the fingerprint through the outcomes it gives
     split_episodes: bool = False
     mosaic: bool = False
     gallery: bool = False
@@ -121,6 +126,12 @@ class RenderOptions:
             raise ValueError(
                 "segment_frames must be a positive integer, 0 (never cut) or None (automatic). "
                 f"Got {self.segment_frames!r} instead."
+            )
+        if self.success_key is not None and not (
+            isinstance(self.success_key, str) and self.success_key
+        ):
+            raise ValueError(
+                f"success_key must be an info key name. Got {self.success_key!r} instead."
             )
         if self.overlay_keys is not None and not self.overlay:
             raise ValueError("overlay_keys needs overlay=True (--overlay)")

@@ -3,17 +3,22 @@
 With ``--overlay`` every frame gets two dark, semi-transparent bands, one along the top edge
 and one along the bottom edge, and the scene between them is left as it was:
 
-* top: ``ep 3  step 41``, then during the last second of a finished episode ``SUCCESS``
-  (green) or ``FAILURE`` (red), and on its very last row how it ended, ``TERMINATED`` or
-  ``TRUNCATED`` (in the same colour);
+* top: ``ep 3  step 41``, then, from the row on which the episode's outcome is known to the
+  episode's end, ``SUCCESS`` (green), ``FAILURE`` (red) or ``UNKNOWN`` (white: a finished
+  episode whose outcome nothing tells), and on its very last row how it ended,
+  ``TERMINATED`` or ``TRUNCATED`` (in the same colour);
 * bottom: ``r +0.50`` (the row's reward), ``R +12.00`` (the episode's return so far) and each
   extra info key, ``success yes``.
 
-The last second of a finished episode also gets a green (success) or red (failure) border;
-what counts as a success is :mod:`render.episodes`' rule. Text is drawn with Pillow's
-built-in scalable font (no font files needed), at a size proportional to the frame height
-(:data:`FONT_FRACTION`, at least :data:`MIN_FONT` pixels), so it reads the same at 128x128
-and at 960x960; fields that do not fit on one line wrap onto a second line of the band.
+The rows that show a success or a failure also get a green or red border; ``UNKNOWN`` gets
+none. Outcomes are :mod:`render.episodes`' (an episode's outcome is known on its last row,
+or from the first row its success key is true), and the bands cannot disagree: the success
+key that decides the outcome is written as "true on any row of the episode so far", the same
+test the outcome uses, so ``success no`` never stands under ``SUCCESS``. Text is drawn with
+Pillow's built-in scalable font (no font files needed), at a size proportional to the frame
+height (:data:`FONT_FRACTION`, at least :data:`MIN_FONT` pixels), so it reads the same at
+128x128 and at 960x960; fields that do not fit on one line wrap onto a second line of the
+band.
 
 :class:`Overlay` is a :data:`render.plan.FrameTransform`: plain data (the rows' values, not
 an open store), so it travels to Dask workers inside the plan. It draws rows by their index
@@ -21,16 +26,17 @@ in the group, so a segment of a video draws exactly what the whole video would.
 
 >>> import numpy as np
 >>> columns = {"episode": np.zeros(4, int), "step": np.arange(4), "reward": np.ones(4),
-...            "return": np.arange(1.0, 5.0), "end": np.array(["", "", "FAILURE", "TRUNCATED"]),
-...            "outcome": np.array([0, 0, FAILURE, FAILURE])}
+...            "return": np.arange(1.0, 5.0), "result": np.array(["", "", "", "FAILURE"]),
+...            "end": np.array(["", "", "", "TRUNCATED"]),
+...            "outcome": np.array([0, 0, 0, FAILURE])}
 >>> overlay = Overlay.build(columns, first_row=0, height=128, width=128)
 >>> overlay.lines
-[('episode', 'step', 'end'), ('reward', 'return')]
+[('episode', 'step', 'result'), ('end',), ('reward', 'return')]
 >>> frames = np.full((4, 128, 128, 3), 200, np.uint8)
 >>> drawn = overlay(0, frames.copy())
 >>> bool((drawn[:, 64, 64] == 200).all()), drawn[0, 8, 120].tolist()  # centre; shaded band
 (True, [80, 80, 80])
->>> drawn[3, 64, 0].tolist(), drawn[0, 64, 0].tolist()  # red border on the failed episode's end
+>>> drawn[3, 64, 0].tolist(), drawn[2, 64, 0].tolist()  # red border once the failure is known
 ([220, 40, 40], [200, 200, 200])
 """
 
@@ -53,6 +59,7 @@ __all__ = [
     "FONT_FRACTION",
     "MIN_FONT",
     "SUCCESS",
+    "UNKNOWN",
     "Overlay",
     "TextBand",
     "field_text",
@@ -67,12 +74,14 @@ FONT_FRACTION = 1 / 22  # font size / frame height
 MIN_FONT = 9  # pixels; Pillow's default font stays readable down to about this size
 BAND_SHADE = 0.4  # the bands keep this fraction of the scene's brightness
 BORDER_FRACTION = 0.02  # of the frame's shorter side: the outcome border's width
-BADGE_SECONDS = 1.0  # the outcome border and word stay this long at an episode's end
-SUCCESS, FAILURE = 1, 2  # values of the "outcome" column
+SUCCESS, FAILURE, UNKNOWN = 1, 2, 3  # values of the "outcome" column (0: not known yet)
+CODES = {"success": SUCCESS, "failure": FAILURE, "unknown": UNKNOWN}
+WORDS = {SUCCESS: "SUCCESS", FAILURE: "FAILURE", UNKNOWN: "UNKNOWN"}
 TEXT = (255, 255, 255)
-COLOURS = {SUCCESS: (40, 200, 40), FAILURE: (220, 40, 40)}  # of the border
+COLOURS = {SUCCESS: (40, 200, 40), FAILURE: (220, 40, 40)}  # of the border; none for UNKNOWN
 TEXT_COLOURS = {SUCCESS: (110, 240, 110), FAILURE: (255, 110, 110)}  # lighter: read on the band
-TOP_FIELDS = ("episode", "step", "end")
+TOP_FIELDS = ("episode", "step", "result", "end")
+OUTCOME_FIELDS = ("result", "end")  # drawn in the outcome's colour
 BOTTOM_FIELDS = ("reward", "return")  # then the info keys, as "info/<key>" columns
 INFO = "info/"  # prefix of the info keys' columns (a key may be called "return" too)
 
@@ -89,36 +98,55 @@ def font_size(height: int) -> int:
 
 
 def overlay_columns(
-    group: GroupReader, episodes: Sequence[Episode], keys: Sequence[str], fps: float
+    group: GroupReader,
+    episodes: Sequence[Episode],
+    keys: Sequence[str],
+    *,
+    outcome_key: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Every value the overlay draws, one array per field, for all of the group's rows.
 
-    ``return`` is the episode's return so far; ``outcome`` is :data:`SUCCESS`/:data:`FAILURE`
-    on the last :data:`BADGE_SECONDS` of a finished episode, else 0; ``end`` is the outcome's
-    word there, and on the episode's last row the flag that ended it.
+    ``return`` is the episode's return so far; ``outcome`` is :data:`SUCCESS`,
+    :data:`FAILURE` or :data:`UNKNOWN` from the row the episode's outcome is known on
+    (:attr:`Episode.known_from`) to its end, else 0; ``result`` is the outcome's word there
+    and ``end`` the flag that ended the episode, on its last row. The info key
+    ``outcome_key`` (the one that decides outcomes) is written as true from its first true
+    row to the episode's end, as the outcome reads it.
     """
     reward = group.scalar("reward").astype(np.float64)
+    rows = len(reward)
     columns = {
         "episode": group.scalar("episode"),
         "step": group.scalar("step"),
         "reward": reward,
-        "return": np.zeros(len(reward)),
-        "end": np.full(len(reward), "", dtype=object),
-        "outcome": np.zeros(len(reward), np.int8),
+        "return": np.zeros(rows),
+        "result": np.full(rows, "", dtype=object),
+        "end": np.full(rows, "", dtype=object),
+        "outcome": np.zeros(rows, np.int8),
     }
-    badge = max(1, round(fps * BADGE_SECONDS))
     for e in episodes:
-        rows = slice(e.start, e.stop)
-        columns["return"][rows] = np.nan if e.reward is None else np.nancumsum(reward[rows])
-        if e.partial or e.success is None:
-            continue
-        last_second = slice(max(e.start, e.stop - badge), e.stop)
-        columns["outcome"][last_second] = SUCCESS if e.success else FAILURE
-        columns["end"][last_second] = "SUCCESS" if e.success else "FAILURE"
-        columns["end"][e.stop - 1] = e.end.upper()
+        span = slice(e.start, e.stop)
+        columns["return"][span] = np.nan if e.reward is None else np.nancumsum(reward[span])
+        if not e.partial:
+            columns["end"][e.stop - 1] = e.end.upper()
+        if e.known_from is not None:
+            code = CODES[e.outcome]
+            columns["outcome"][e.known_from : e.stop] = code
+            columns["result"][e.known_from : e.stop] = WORDS[code]
     for key in keys:
-        columns[INFO + key] = info_texts(group.scalar(key))
+        values = group.scalar(key)
+        if key == outcome_key:
+            values = _true_so_far(values, episodes)
+        columns[INFO + key] = info_texts(values)
     return columns
+
+
+def _true_so_far(values: np.ndarray, episodes: Sequence[Episode]) -> np.ndarray:
+    """Per row: was the value true (non-zero, not NaN) on any row of its episode up to here."""
+    truthy = np.nan_to_num(np.asarray(values, np.float64), nan=0.0) != 0
+    for e in episodes:
+        truthy[e.start : e.stop] = np.logical_or.accumulate(truthy[e.start : e.stop])
+    return truthy
 
 
 def field_text(name: str, value: object) -> str:
@@ -127,7 +155,7 @@ def field_text(name: str, value: object) -> str:
         return f"ep {value}"
     if name == "step":
         return f"step {value}"
-    if name == "end":
+    if name in OUTCOME_FIELDS:
         return str(value)
     if name in ("reward", "return"):
         label = "r" if name == "reward" else "R"
@@ -216,9 +244,9 @@ class Overlay:
             index = start - self.first_row + i
             for band in self.bands:
                 self._draw_band(frame[band.top : band.bottom], band, index)
-            outcome = int(self.columns["outcome"][index])
-            if outcome:
-                _paint_border(frame, self.border, COLOURS[outcome])
+            colour = COLOURS.get(int(self.columns["outcome"][index]))
+            if colour is not None:
+                _paint_border(frame, self.border, colour)
         return frames
 
     def _draw_band(self, region: np.ndarray, band: TextBand, index: int) -> None:
@@ -235,7 +263,7 @@ class Overlay:
             for name in fields:
                 text = field_text(name, self.columns[name][index])
                 if text:
-                    colour = TEXT_COLOURS.get(outcome, TEXT) if name == "end" else TEXT
+                    colour = TEXT_COLOURS.get(outcome, TEXT) if name in OUTCOME_FIELDS else TEXT
                     draw.text((x, y), text, font=face, fill=colour)
                     x += face.getlength(text) + gap
         region[...] = np.asarray(image)

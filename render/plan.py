@@ -25,8 +25,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +36,8 @@ from collect.store import FrameStore, GroupReader, group_name
 
 from .compose import Canvas
 from .encode import WORK_DIR, output_size
-from .episodes import Episode, read_episodes, success_key
+from .episodes import Episode, OutcomeRule, outcome_rule, read_episodes, store_env_type
+from .files import write_text_atomically
 from .options import RenderOptions
 from .overlay import Overlay, overlay_columns
 from .reader import RowBlock, open_group, read_blocks
@@ -48,6 +47,7 @@ __all__ = [
     "FrameTransform",
     "OutputPlan",
     "VideoPlan",
+    "group_outcome_rule",
     "is_up_to_date",
     "plan_outputs",
     "remove_sidecar",
@@ -187,12 +187,13 @@ def _plan_group(
     store: FrameStore, group: GroupReader, out_dir: Path, options: RenderOptions
 ) -> list[OutputPlan]:
     cameras = selected_cameras(group, options.cameras)
-    episodes = _episodes(group, options)
+    rule = group_outcome_rule(store, group, options)
+    episodes = _episodes(group, options, rule)
     stem = f"{store.video_prefix}_{group_name(group.rank, group.gpu, group.env)}"
     fps = options.fps or store.fps
     plans = []
     for canvas in options.get_layout().canvases(cameras):
-        overlay = _overlay(group, episodes, canvas, options, fps)
+        overlay = _overlay(group, episodes, canvas, options, rule)
         for rows, suffix, shown in _row_ranges(group, episodes, options):
             identity = {
                 "store": store.attrs.get("created"),
@@ -202,6 +203,8 @@ def _plan_group(
                 "rows": rows,
                 "fps": fps,
             }
+            if overlay is not None:  # the outcomes it draws
+                identity["outcomes"] = [(e.start, e.outcome, e.known_from) for e in episodes]
             plans.append(
                 OutputPlan(
                     store=store.path.resolve(),
@@ -229,10 +232,18 @@ def _row_ranges(
     return [((e.start, e.stop), f"_episode{e.episode}", (e,)) for e in episodes]
 
 
-def _episodes(group: GroupReader, options: RenderOptions) -> tuple[Episode, ...]:
+def group_outcome_rule(
+    store: FrameStore, group: GroupReader, options: RenderOptions
+) -> OutcomeRule:
+    """How the group's episodes get their outcome: ``options.success_key``, a stored success
+    key, or the rule of the env type in the store's run config (see :mod:`render.episodes`)."""
+    return outcome_rule(group, env_type=store_env_type(store), key=options.success_key)
+
+
+def _episodes(group: GroupReader, options: RenderOptions, rule: OutcomeRule) -> tuple[Episode, ...]:
     """The group's episodes; without overlay or splitting, unreadable metadata is no error."""
     try:
-        return read_episodes(group)
+        return read_episodes(group, rule)
     except ValueError as e:  # StoreFormatError: damaged step/episode/reward arrays
         if options.overlay or options.split_episodes:
             raise
@@ -245,21 +256,21 @@ def _overlay(
     episodes: tuple[Episode, ...],
     canvas: Canvas,
     options: RenderOptions,
-    fps: float,
+    rule: OutcomeRule,
 ) -> Overlay | None:
     """The overlay for every row of the group on this canvas, or None without ``overlay``."""
     if not options.overlay:
         return None
     keys = options.overlay_keys
     if keys is None:
-        keys = (success_key(group),) if success_key(group) else ()
+        keys = (rule.key,) if rule.key else ()
     missing = [k for k in keys if k not in group.info_keys]
     if missing:
         raise ValueError(
             f"group {group.name!r} has no info key {', '.join(map(repr, missing))}; "
             f"it has {', '.join(group.info_keys) or 'none'}"
         )
-    columns = overlay_columns(group, episodes, keys, fps)
+    columns = overlay_columns(group, episodes, keys, outcome_key=rule.key)
     return Overlay.build(columns, first_row=0, height=canvas.height, width=canvas.width)
 
 
@@ -338,9 +349,4 @@ def write_sidecar(plan: VideoPlan, frames: int, complete: bool) -> None:
     }
     path = sidecar_path(plan.path)
     path.parent.mkdir(exist_ok=True)
-    partial = path.with_name(f"{path.stem}.{uuid.uuid4().hex}.partial.json")
-    try:
-        partial.write_text(json.dumps(meta, indent=1, sort_keys=True))
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_text_atomically(path, json.dumps(meta, indent=1, sort_keys=True))

@@ -93,7 +93,7 @@ class RenderReport:
         return sum(r.frames for r in self.results if r.status in ("rendered", "partial"))
 
     def summary(self) -> str:
-        """The summary table, one row per output, then a totals line."""
+        """The summary table, one row per output and a total row, then a tally line."""
         rows = []
         for r in self.results:
             shown = describe(r.episodes)
@@ -102,7 +102,7 @@ class RenderReport:
                  shown["episodes"], shown["return"], shown["success"], r.note()]
             )  # fmt: skip
         headers = ["output", "status", "frames", "size", "seconds", "episodes", "return"]
-        table = format_table([*headers, "success", "note"], rows)
+        table = format_table([*headers, "success", "note"], rows, total=self._total_row())
         counts: dict[str, int] = {}
         for r in self.results:
             counts[r.status] = counts.get(r.status, 0) + 1
@@ -110,6 +110,28 @@ class RenderReport:
         frames, seconds = self.frames_rendered, self.seconds
         fps = frames / seconds if seconds else 0.0
         return f"{table}\n{tally}; {frames} frames rendered in {seconds:.1f} s ({fps:.0f} fps)"
+
+    def episodes(self) -> list[Episode]:
+        """Every episode the outputs show, once (a group's episodes appear in one video per
+        camera with the ``separate`` layout, one per video with ``split_episodes``)."""
+        seen: dict[tuple[str, int], Episode] = {}
+        for r in self.results:
+            for e in r.episodes:
+                seen.setdefault((r.group, e.start), e)
+        return list(seen.values())
+
+    def _total_row(self) -> list[str]:
+        """The table's last row: frames of all outputs; episodes, return, success of all."""
+        frames = sum(r.frames for r in self.results)
+        rows = sum(r.rows for r in self.results)
+        episodes = self.episodes()
+        shown = describe(episodes)
+        count = f"{len(episodes)}"
+        partial = sum(e.partial for e in episodes)
+        count += f", {partial} partial" if partial else ""
+        outputs = f"total ({len(self.results)} outputs)"
+        return [outputs, "", f"{frames}/{rows}", "", "", count if episodes else "",
+                shown["return"], shown["success"], ""]  # fmt: skip
 
 
 def _size(size: tuple[int, int] | None) -> str:
@@ -120,14 +142,24 @@ def _secs(result: OutputResult) -> str:
     return f"{result.seconds:.1f}" if result.status in ("rendered", "partial", "failed") else ""
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table with left-aligned columns separated by two spaces."""
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+def format_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    total: Sequence[Any] | None = None,
+) -> str:
+    """A plain-text table with left-aligned columns separated by two spaces; a ``total``
+    row comes last, under a rule of its own."""
+    body = [*rows, *([total] if total is not None else [])]
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in body]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    rule = "  ".join("-" * w for w in widths)
+    lines.insert(1, rule)
+    if total is not None:
+        lines.insert(len(lines) - 1, rule)
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ from test_render_helpers import CAMERAS, decode, psnr, write_episode_store, writ
 from collect import FrameWriter, open_store
 from render import RenderOptions, render_store
 from render.cli import main
-from render.episodes import read_episodes
+from render.episodes import outcome_rule, read_episodes
 from render.mp4 import count_frames
 from render.overlay import FONT_FRACTION, MIN_FONT, Overlay, field_text, font
 
@@ -48,11 +48,12 @@ def test_overlay_changes_the_bands_and_leaves_the_scene_centre(episode_store, tm
 def test_overlay_border_marks_the_end_of_a_finished_episode(episode_store, tmp_path):
     report = render_store(episode_store, tmp_path, crf=18, overlay=True)
     success, failure = (decode(p) for p in report.outputs)  # env0 terminated, env1 truncated
-    # fps 10: the last 10 rows of a finished episode; none for the cut-off last episode
-    assert_colour(left_edge(success[2:12]), (40, 200, 40))
-    assert_colour(left_edge(failure[10:20]), (220, 40, 40))
-    for video in (success, failure):
-        for frame in (video[:1], video[-1:]):
+    # from the row the outcome is known on (the last, here); none for the cut-off episode
+    assert_colour(left_edge(success[11:12]), (40, 200, 40))
+    assert_colour(left_edge(failure[19:20]), (220, 40, 40))
+    for video, known in ((success, 11), (failure, 19)):
+        for row in (0, known - 1, known + 1, len(video) - 1):
+            frame = video[row : row + 1]
             assert not is_colour(left_edge(frame), (40, 200, 40))
             assert not is_colour(left_edge(frame), (220, 40, 40))
 
@@ -77,6 +78,7 @@ def test_overlay_text_scales_with_the_frame_and_fits(size):
         "step": np.array([1499]),
         "reward": np.array([-0.125]),
         "return": np.array([-187.5]),
+        "result": np.array(["FAILURE"], dtype=object),
         "end": np.array(["TRUNCATED"], dtype=object),
         "outcome": np.array([2]),
         "info/success": np.array(["no"], dtype=object),
@@ -89,7 +91,7 @@ def test_overlay_text_scales_with_the_frame_and_fits(size):
         assert face.getlength("  ".join(texts)) < size
     # the bands stay in the outer quarters: the middle half of the frame is the scene's
     assert all(band.top >= 0.75 * size or band.bottom <= 0.25 * size for band in overlay.bands)
-    assert len(overlay.lines) == 2 if size == 960 else len(overlay.lines) <= 4
+    assert len(overlay.lines) == 2 if size == 960 else len(overlay.lines) <= 5
 
 
 def test_overlay_keys_must_be_stored(episode_store, tmp_path, capsys):
@@ -112,7 +114,8 @@ def test_overlay_is_part_of_the_fingerprint(episode_store, tmp_path):
 
 
 def test_success_comes_from_the_info_key_when_stored(tmp_path):
-    """Terminated without success is a failure; without the key, terminated means success."""
+    """Terminated without success is a failure; without the key, termination says nothing
+    (the outcome is unknown) unless the env's rule says what it means."""
     path = tmp_path / "s.zarr"
     with FrameWriter(path, num_envs=2, fps=10) as writer:
         for t in range(6):
@@ -124,15 +127,17 @@ def test_success_comes_from_the_info_key_when_stored(tmp_path):
                 info={"episode": {"success_once": [t == 4, False]}},
             )
     groups = open_store(path).groups()
-    outcomes = [[(e.end, e.success) for e in read_episodes(g)] for g in groups]
+    outcomes = [[(e.end, e.outcome) for e in read_episodes(g)] for g in groups]
     assert outcomes == [
-        [("terminated", False), ("partial", True)],  # the key decides, even mid-episode
-        [("terminated", False), ("partial", None)],
+        [("terminated", "failure"), ("partial", "success")],  # the key decides, even mid-episode
+        [("terminated", "failure"), ("partial", "unknown")],
     ]
     no_key = tmp_path / "n.zarr"
     write_episode_store(no_key, [[(3, "terminated"), (2, "truncated")]], success=False)
     (group,) = open_store(no_key).groups()
-    assert [e.success for e in read_episodes(group)] == [True, False]
+    assert [e.outcome for e in read_episodes(group)] == ["unknown", "unknown"]
+    rule = outcome_rule(group, env_type="mujoco_tabletop")  # declares terminated = success
+    assert [e.outcome for e in read_episodes(group, rule)] == ["success", "failure"]
 
 
 def test_split_episodes_writes_each_stored_episode(tmp_path, capsys):

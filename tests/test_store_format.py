@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 from framegen import pattern_frame
 
-from collect import StoreFormatError, open_store
+from collect import FrameWriter, StoreFormatError, open_store
+from collect.codecs import DeferrableZstd
 from collect.store import group_name, parse_group_name
 
 FIXTURE = Path(__file__).with_name("fixtures") / "store_v1.zarr"
@@ -95,3 +97,21 @@ def test_stray_partial_files_are_ignored(tmp_path):
     (chunk_dir / "0.3f2a.partial").write_bytes(b"half a chunk")
     group = open_store(path).group("rank0_gpu2_env0")
     assert group.frames("zed").shape == (6, 12, 16, 3)
+
+
+def test_chunk_files_written_directly_are_what_zarr_writes(tmp_path):
+    """The writer process writes the default codec's chunk files itself, not through zarr:
+    byte for byte the file zarr would write for the same frames (so zarr reads it back)."""
+    rng = np.random.default_rng(0)
+    frames = (rng.integers(0, 4, (16, 8, 10, 3)) * 60).astype(np.uint8)
+    with FrameWriter(tmp_path / "s.zarr", num_envs=1, chunk_frames=16) as writer:
+        for frame in frames:
+            writer.append({"zed": frame[None]})
+    direct = tmp_path / "s.zarr" / "rank0_gpu0_env0" / "cameras" / "zed" / "c" / "0/0/0/0"
+    reference = zarr.create_array(
+        tmp_path / "ref.zarr", shape=frames.shape, chunks=frames.shape, dtype="uint8",
+        fill_value=0, compressors=[DeferrableZstd(level=3)],
+    )  # fmt: skip
+    reference[:] = frames
+    assert direct.read_bytes() == (tmp_path / "ref.zarr" / "c" / "0/0/0/0").read_bytes()
+    np.testing.assert_array_equal(open_store(tmp_path / "s.zarr").groups()[0].frames("zed"), frames)
