@@ -33,6 +33,7 @@ smooth synthetic scenes with sensor noise (``--content``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import shutil
@@ -140,10 +141,8 @@ def bare_encode(videos: list[np.ndarray], out: Path, fps: float, threads: int | 
 
     def encode(i: int, frames: np.ndarray) -> None:
         _, height, width, _ = frames.shape
-        cmd = ffmpeg_command(
-            out / f"bare{i}.mp4", width, height, fps=fps, codec=DEFAULTS.codec,
-            crf=DEFAULTS.crf, preset=DEFAULTS.preset, threads=threads,
-        )  # fmt: skip
+        encoder = dataclasses.replace(DEFAULTS.encoder, threads=threads)
+        cmd = ffmpeg_command(out / f"bare{i}.mp4", width, height, fps=fps, encoder=encoder)
         proc = start_ffmpeg(cmd)  # as the renderer starts it (same pipe); stderr: a few lines
         proc.stdin.write(memoryview(frames).cast("B"))
         proc.stdin.close()

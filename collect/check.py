@@ -7,7 +7,14 @@ as black frames without a word), and chunks that do not decode (every committed 
 unless ``--no-decode``). Rows past the committed length are never looked at: a writer that was
 killed leaves them behind by design.
 
-Exit status: 0 when every group is healthy, 1 when some group is damaged, 2 when the path is
+A group whose frames are all intact but some per-row metadata array (``step``, ``episode``,
+``reward``, ``terminated``, ``truncated``, ``info/<key>``) is missing or damaged is reported
+``PARTIAL METADATA`` (not ``ok``, not ``DAMAGED``), naming each such array: ``render``
+still renders every frame of it and marks its video ``partial metadata``. A group with any
+frame problem (camera arrays, group metadata) is ``DAMAGED``.
+
+Exit status: 0 when every group is healthy, 1 when some group is damaged (frames or
+metadata: the report says which), 2 when the path is
 not a readable frame store (missing, not zarr, another kind of zarr group, unreadable root
 metadata, unknown format version) or the command line is wrong (a ``--groups`` glob that
 matches none of the store's groups included). When only the root's metadata is unreadable the
@@ -32,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli import OneLineErrorParser
-from .store import FrameStore, GroupReader, StoreFormatError, open_store
+from .store import FrameStore, GroupReader, StoreFormatError, is_metadata_path, open_store
 
 __all__ = ["GroupHealth", "StoreHealth", "check_group", "check_store", "main"]
 
@@ -41,24 +48,55 @@ PROG = "python -m collect.check"
 
 @dataclass
 class GroupHealth:
-    """What the check found in one group; ``rows`` is None when its metadata is unreadable."""
+    """What the check found in one group; ``rows`` is None when its metadata is unreadable.
+
+    ``problems``: every problem found; ``partial_metadata``: the metadata arrays among them
+    (``reward``, ``info/success``), whose loss costs no frame; ``frames_damaged``: whether
+    some problem is not one of those (frames, or the group itself).
+    """
 
     name: str
     rows: int | None = None
     cameras: dict[str, tuple[int, int]] = field(default_factory=dict)
     status: str = "unknown"
     problems: list[str] = field(default_factory=list)
+    partial_metadata: list[str] = field(default_factory=list)
+    frames_damaged: bool = False
 
     @property
     def healthy(self) -> bool:
         return not self.problems
 
+    @property
+    def state(self) -> str:
+        """``ok``, ``partial metadata`` (every frame intact) or ``damaged``."""
+        if self.healthy:
+            return "ok"
+        return "damaged" if self.frames_damaged else "partial metadata"
+
+    def add(self, path: str | None, problems: list[str]) -> None:
+        """Record ``problems`` of the array at ``path`` (None: of the group itself)."""
+        if not problems:
+            return
+        self.problems += problems
+        if path is not None and is_metadata_path(path):
+            self.partial_metadata.append(path)
+        else:
+            self.frames_damaged = True
+
     def line(self) -> str:
-        """One summary line: name, rows, cameras (WxH), writer status, ok or DAMAGED."""
+        """One summary line: name, rows, cameras (WxH), writer status, then ok, DAMAGED or
+        PARTIAL METADATA (naming the arrays)."""
         rows = "?" if self.rows is None else str(self.rows)
         cameras = ", ".join(f"{c} {w}x{h}" for c, (h, w) in self.cameras.items()) or "-"
         n = len(self.problems)
-        health = "ok" if self.healthy else f"DAMAGED ({n} problem{'s' if n > 1 else ''})"
+        count = f"{n} problem{'s' if n > 1 else ''}"
+        health = {
+            "ok": "ok",
+            "damaged": f"DAMAGED ({count})",
+            "partial metadata": f"PARTIAL METADATA ({', '.join(self.partial_metadata)}; "
+            "every frame intact)",
+        }[self.state]
         return f"{self.name}  rows {rows}  cameras {cameras}  status {self.status}  {health}"
 
 
@@ -88,7 +126,9 @@ class StoreHealth:
             lines.append(group.line())
             lines += [f"    {problem}" for problem in group.problems]
         ok = len(self.groups) - len(self.damaged)
-        lines.append(f"{len(self.groups)} groups: {ok} ok, {len(self.damaged)} damaged")
+        partial = sum(g.state == "partial metadata" for g in self.groups)
+        tally = f"{len(self.groups)} groups: {ok} ok, {len(self.damaged) - partial} damaged"
+        lines.append(tally + (f", {partial} partial metadata (frames intact)" if partial else ""))
         return "\n".join(lines)
 
 
@@ -130,21 +170,20 @@ def check_group(store: FrameStore, name: str, *, decode: bool = True) -> GroupHe
     try:
         group = store.group(name)
     except StoreFormatError as e:
-        health.problems.append(str(e))
+        health.add(None, [str(e)])
         return health
     health.rows, health.cameras, health.status = group.rows, group.cameras, group.status
     try:
         paths = group.array_paths()
     except Exception as e:  # noqa: BLE001 - an unlistable info/ folder is one more problem
-        health.problems.append(f"group {name!r}: info arrays cannot be listed ({e})")
+        health.add("info", [f"group {name!r}: info arrays cannot be listed ({e})"])
         paths = group.array_paths(info=False)
     else:
-        health.problems += [
-            f"group {name!r}: info array {key!r} has no metadata (zarr.json missing)"
-            for key in group.info_without_metadata()
-        ]
+        for key in group.info_without_metadata():
+            problem = f"group {name!r}: info array {key!r} has no metadata (zarr.json missing)"
+            health.add(f"info/{key}", [problem])
     for path in paths:
-        health.problems += _array_problems(group, path, decode)
+        health.add(path, _array_problems(group, path, decode))
     return health
 
 
@@ -174,8 +213,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog=PROG,
         description="Check every env group of an evalframes frame store without rendering: "
-        "rows, cameras, status and every problem found. Exit status 0: all groups healthy, "
-        "1: some damaged, 2: not a readable store.",
+        "rows, cameras, status and every problem found (PARTIAL METADATA: a metadata array "
+        "such as reward is lost, every frame intact). Exit status 0: all groups healthy, "
+        "1: some damaged or with partial metadata, 2: not a readable store.",
     )
     parser.add_argument("store", help="frame store (.zarr directory) written by collect")
     parser.add_argument("--groups", default="*", metavar="GLOB", help="groups to check")

@@ -13,6 +13,7 @@ import sys
 from typing import NoReturn
 
 from .config import ConfigError, load_config
+from .dask_cluster import quiet_dask_logs
 from .placement import PlacementError
 
 __all__ = ["OneLineErrorParser", "main"]
@@ -50,15 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_dask_logs(level: int) -> None:
-    """Dask's own loggers (configured when distributed is imported) log every worker start."""
-    import distributed  # noqa: F401  (its import sets the levels we override)
-
-    for name in list(logging.root.manager.loggerDict):
-        if name.split(".")[0] in ("distributed", "bokeh", "tornado"):
-            logging.getLogger(name).setLevel(level)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -66,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    _quiet_dask_logs(logging.DEBUG if args.verbose else logging.WARNING)
+    quiet_dask_logs(logging.DEBUG if args.verbose else logging.WARNING)
     config, overrides = args.config, list(args.overrides)
     if config is not None and "=" in config and not os.path.exists(config):
         config, overrides = None, [config, *overrides]

@@ -22,6 +22,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from .config import num_devices, to_container
+from .dask_cluster import dask_client, follow_events, send_event
 from .placement import EnvWorker, plan_env_workers
 from .recorders import recorder_from_video_cfg
 
@@ -114,16 +115,6 @@ class _EpisodeTracker:
             result.steps += 1
 
 
-def _report_progress(topic: str | None, rank: int, steps: int) -> None:
-    """Send ``(rank, steps done)`` to the driver as a Dask event (no-op outside a worker)."""
-    if topic is None:
-        return
-    from distributed import get_worker
-
-    with contextlib.suppress(ValueError):  # ValueError: not running inside a Dask worker
-        get_worker().log_event(topic, (rank, steps))
-
-
 def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = None) -> WorkerResult:
     """Run one env worker: step its envs for every rollout epoch and record every step.
 
@@ -166,8 +157,9 @@ def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = No
                 recorder.append(obs, reward, terminated, truncated, info)
                 tracker.update(np.asarray(reward), np.asarray(terminated | truncated), info)
                 done_steps = epoch * steps + step + 1
-                if done_steps % PROGRESS_EVERY == 0 or step == steps - 1:
-                    _report_progress(progress, worker.rank, done_steps)
+                reporting = done_steps % PROGRESS_EVERY == 0 or step == steps - 1
+                if progress is not None and reporting:
+                    send_event(progress, (worker.rank, done_steps))
     finally:
         recorder.close()
         env.close()
@@ -175,25 +167,6 @@ def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = No
     return WorkerResult(
         worker, tracker.results, time.perf_counter() - t0, asdict(stats) if stats else {}
     )
-
-
-def _client(scheduler: str | None, n_workers: int) -> tuple[Any, Any]:
-    """A Dask client on ``scheduler``, or on a new LocalCluster with one process per worker."""
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout="20s"), None
-        except OSError as e:
-            raise ConnectionError(f"cannot reach Dask scheduler {scheduler!r}: {e}") from e
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.CRITICAL,  # task errors reach the caller as exceptions
-    )
-    return Client(cluster), cluster
 
 
 def _follow_progress(
@@ -214,11 +187,10 @@ def _follow_progress(
         rank, done = event[1]
         bars[rank].update(done - bars[rank].n)
 
-    client.subscribe_topic(topic, update)
     try:
-        wait(futures)
+        with follow_events(client, topic, update):
+            wait(futures)
     finally:
-        client.unsubscribe_topic(topic)
         for bar in bars.values():
             bar.close()
 
@@ -232,9 +204,9 @@ def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = Non
     )
     video = cfg.env.eval.video_cfg
     plain = to_container(cfg)
-    owned_client, cluster = (None, None) if client else _client(scheduler, len(workers))
-    client = client or owned_client
-    try:
+    with contextlib.ExitStack() as stack:
+        if client is None:  # a LocalCluster of one process per env worker, or the scheduler
+            client = stack.enter_context(dask_client(scheduler, len(workers), processes=True))
         run_id = uuid.uuid4().hex[:12]  # unique task keys: a shared cluster caches results
         topic = f"evalframes-progress-{run_id}"
         futures = [
@@ -254,11 +226,6 @@ def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = Non
         elif video.save_video:
             summary.videos = sorted(Path(video.video_base_dir).glob(f"{video.video_prefix}_*.mp4"))
         return summary
-    finally:
-        if owned_client is not None:
-            owned_client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _render_after_rollouts(summary: EvalSummary, cfg: DictConfig, client: Any) -> None:

@@ -54,12 +54,15 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "SCALARS",
+    "ArrayMissingError",
     "FrameStore",
     "GroupReader",
     "GroupWriter",
+    "RowMetadata",
     "StoreFormatError",
     "create_env_group",
     "group_name",
+    "is_metadata_path",
     "open_or_create_root",
     "open_store",
     "parse_group_name",
@@ -87,6 +90,16 @@ _GROUP_RE = re.compile(r"^rank(\d+)_gpu(\d+)_env(\d+)$")
 
 class StoreFormatError(ValueError):
     """The path is not a readable evalframes store, or a group in it is damaged."""
+
+
+class ArrayMissingError(StoreFormatError):
+    """An array of a group is not there at all (its ``zarr.json`` is gone)."""
+
+
+def is_metadata_path(path: str) -> bool:
+    """Whether the array at ``path`` of a group holds per-row metadata (a scalar of
+    :data:`SCALARS` or ``info/<key>``) rather than frames: losing one loses no frame."""
+    return path in SCALARS or path == INFO or path.startswith(f"{INFO}/")
 
 
 def group_name(rank: int, gpu: int, env: int) -> str:
@@ -500,7 +513,7 @@ class GroupReader:
             array = self._arrays[path] = self._group[path]
             return array
         except KeyError:
-            raise StoreFormatError(
+            raise ArrayMissingError(
                 f"group {self.name!r}: array {path!r} is missing (no zarr.json)"
             ) from None
         except Exception as e:
@@ -589,6 +602,45 @@ class GroupReader:
         """Rows per stored chunk of a camera (the efficient read block)."""
         return int(self._array(f"{CAMERAS}/{camera}").chunks[0])
 
+    def read_metadata(self) -> RowMetadata:
+        """Every per-row metadata array (the scalars, each info key) over the committed rows,
+        and what is wrong with each one that cannot be read, instead of raising.
+
+        Frames do not depend on these arrays, so a reader that can do without one (render)
+        gets what is left and says what was lost. An array with any unreadable chunk is
+        counted as damaged as a whole (scalar chunks are 4096 rows: most groups have one).
+        """
+        values: dict[str, np.ndarray] = {}
+        damage: dict[str, tuple[str, str]] = {}
+        try:
+            infos = [f"{INFO}/{key}" for key in self.info_keys]
+            lost = [f"{INFO}/{key}" for key in self.info_without_metadata()]
+        except Exception as e:  # noqa: BLE001 - an unlistable info/ folder is one more loss
+            infos, lost = [], []
+            problem = f"group {self.name!r}: info arrays cannot be listed ({e})"
+            damage[INFO] = ("unreadable", problem)
+        for path in [*SCALARS, *infos]:
+            try:
+                values[path] = self.read_array(path)
+            except StoreFormatError as e:
+                damage[path] = (self._damage_kind(path, e), str(e))
+        for path in lost:
+            key = path.removeprefix(f"{INFO}/")
+            damage[path] = (
+                "missing",
+                f"group {self.name!r}: info array {key!r} has no metadata (zarr.json missing)",
+            )
+        return RowMetadata(self.name, self.rows, values, damage)
+
+    def _damage_kind(self, path: str, error: StoreFormatError) -> str:
+        """One word for what :meth:`read_array` found wrong with ``path``."""
+        if isinstance(error, ArrayMissingError):
+            return "missing"
+        array = self._arrays.get(path)
+        if array is None:
+            return "metadata unreadable"
+        return "too short" if array.shape[0] < self.rows else "unreadable"
+
     def episodes(self) -> list[tuple[int, int, int]]:
         """``(episode, start_row, stop_row)`` for each episode present in the committed rows."""
         episode = self.scalar("episode")
@@ -598,6 +650,26 @@ class GroupReader:
         starts = [0, *cuts.tolist()]
         stops = [*cuts.tolist(), len(episode)]
         return [(int(episode[a]), a, b) for a, b in zip(starts, stops, strict=True)]
+
+
+@dataclass(frozen=True)
+class RowMetadata:
+    """The per-row metadata of a group as far as it is readable (:meth:`GroupReader.read_metadata`).
+
+    ``values``: array path (``reward``, ``info/success``) -> its committed rows, for every
+    readable array; ``damage``: array path -> ``(kind, message)`` for every one that is not,
+    ``kind`` one of ``missing``, ``metadata unreadable``, ``too short``, ``unreadable`` and
+    ``message`` naming the group, the array and what is wrong.
+    """
+
+    group: str
+    rows: int
+    values: Mapping[str, np.ndarray]
+    damage: Mapping[str, tuple[str, str]]
+
+    @property
+    def complete(self) -> bool:
+        return not self.damage
 
 
 def _rows_per_file(array: zarr.Array) -> int:

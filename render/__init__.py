@@ -22,7 +22,7 @@
 * :mod:`render.api` and :mod:`render.cli`: the two entry points.
 """
 
-from .api import render_store, run_render
+from .api import render_store
 from .compose import Layout, UnknownLayoutError, available_layouts, get_layout, register_layout
 from .encode import EncodeError, UnknownCodecError
 from .options import RenderOptions
@@ -40,5 +40,4 @@ __all__ = [
     "get_layout",
     "register_layout",
     "render_store",
-    "run_render",
 ]

@@ -19,7 +19,6 @@ import dataclasses
 import logging
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,66 +33,51 @@ from .plan import is_up_to_date, plan_outputs
 from .report import OutputResult, RenderReport
 from .run_report import write_run_report
 
-__all__ = ["render_store", "run_render"]
+__all__ = ["render_store"]
 
 log = logging.getLogger(__name__)
 
 
 def render_store(
-    store: str | Path,
-    out: str | Path,
-    *,
-    size: tuple[int, int] | None = None,
-    scale: float | None = None,
-    fps: float | None = None,
-    codec: str = "libx264",
-    crf: int | None = 23,
-    preset: str | None = "medium",
-    encoder_threads: int | None = None,
-    cameras: Sequence[str] | None = None,
-    layout: str | Mapping[str, Any] = "behavior",
-    overlay: bool = False,
-    overlay_keys: Sequence[str] | None = None,
-    success_key: str | None = None,
-    split_episodes: bool = False,
-    mosaic: bool = False,
-    gallery: bool = False,
-    segment_frames: int | None = None,
-    groups: str = "*",
-    overwrite: bool = False,
-    dry_run: bool = False,
-    scheduler: str | None = None,
-    workers: int | None = None,
-    progress: bool | None = None,
+    store: str | Path, out: str | Path, options: RenderOptions | None = None, **changes: Any
 ) -> RenderReport:
     """Render one video per group of the frame store ``store`` into the directory ``out``.
+
+    ``options`` (default: :class:`~render.options.RenderOptions`'s defaults) with
+    ``changes`` applied as :func:`dataclasses.replace` does: ``render_store(s, o, crf=20)``,
+    or ``render_store(s, o, saved_options, overwrite=True)``.
 
     Videos are named ``{video_prefix}_rank{r}_gpu{g}_env{e}.mp4`` (``split_episodes`` adds
     ``_episode{n}``, the ``separate`` layout ``_{camera}``); ``mosaic`` adds
     ``{video_prefix}_mosaic.mp4`` and ``gallery`` an ``index.html`` with posters. Every
     render (not a dry run) also writes the run report, ``episodes.csv`` and ``summary.json``
-    (see :mod:`render.run_report`). Outputs
-    that are up to date with their group and these options are left alone unless
-    ``overwrite``. The options are those of
-    :class:`~render.options.RenderOptions`.
+    (see :mod:`render.run_report`). Outputs that are up to date with their group and these
+    options are left alone unless ``overwrite``.
 
-    Raises ``ValueError`` for invalid options (unknown layout or codec, bad size, a
-    ``groups`` glob that matches no group...),
-    ``FileNotFoundError`` / :class:`~collect.store.StoreFormatError` for a missing or foreign
-    store, ``NotADirectoryError`` when ``out`` is a file, and ``ConnectionError`` when the
-    scheduler cannot be reached. Failures of single outputs do not raise: they are in the
-    report (``report.ok`` is False), and every other output is still rendered.
+    Raises ``TypeError`` for a change that is no option, ``ValueError`` for invalid options
+    (:class:`~render.options.OptionError`; an unknown layout or codec, a ``groups`` glob that
+    matches no group...), ``FileNotFoundError`` / :class:`~collect.store.StoreFormatError`
+    for a missing or foreign store, ``NotADirectoryError`` when ``out`` is a file, and
+    ``ConnectionError`` when the scheduler cannot be reached. Failures of single outputs do
+    not raise: they are in the report (``report.ok`` is False), and every other output is
+    still rendered.
     """
-    # every keyword is a field of RenderOptions (a test holds the two lists equal)
-    arguments = locals()
-    fields = {f.name: arguments[f.name] for f in dataclasses.fields(RenderOptions)}
-    return run_render(store, out, RenderOptions(**fields))
-
-
-def run_render(store: str | Path, out: str | Path, options: RenderOptions) -> RenderReport:
-    """:func:`render_store` with the options already in a :class:`RenderOptions`."""
+    names = {f.name for f in dataclasses.fields(RenderOptions)}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise TypeError(
+            f"render_store() got unknown options {unknown}; the options are RenderOptions' "
+            f"fields: {', '.join(sorted(names))}"
+        )
+    options = dataclasses.replace(options or RenderOptions(), **changes)
+    if options.size is not None and any(side % 2 for side in options.size):
+        even = "x".join(str(side + side % 2) for side in options.size)
+        log.warning(
+            "size %s is rounded up to %s: the videos' yuv420p needs even sides",
+            "x".join(map(str, options.size)), even,
+        )  # fmt: skip
     started = time.perf_counter()
-    check_codec(options.codec, options.crf, options.preset)
+    check_codec(options.encoder)
     frame_store = open_store(store)
     out_dir = _output_dir(Path(out), create=not options.dry_run)
     plans, failures = plan_outputs(frame_store, out_dir, options)
@@ -118,7 +102,7 @@ def run_render(store: str | Path, out: str | Path, options: RenderOptions) -> Re
         write_run_report(out_dir, frame_store, options)  # episodes.csv, summary.json
     if options.gallery and not options.dry_run:
         write_gallery(out_dir, results, title=f"{frame_store.path.name}: evalframes videos")
-    return RenderReport(results, seconds=time.perf_counter() - started)
+    return RenderReport(results, seconds=time.perf_counter() - started, dry_run=options.dry_run)
 
 
 def _output_dir(out: Path, create: bool) -> Path:

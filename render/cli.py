@@ -3,7 +3,8 @@
 Exit status: 0 when every selected output is complete (rendered now or already up to date);
 1 when some output failed or skipped damaged rows; 2 for a bad command line, option value,
 store or output path; 130 when interrupted. Progress goes to stderr (only on a terminal);
-``--list``, ``--dry-run`` and the summary table go to stdout.
+``--list``, ``--dry-run`` and the summary table go to stdout. Every message this command
+prints itself starts with ``python -m render:`` and names options by their flags.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import logging
 import sys
 
 from collect.cli import OneLineErrorParser
+from collect.dask_cluster import quiet_dask_logs
 from collect.store import open_store
 
 from .api import render_store
 from .compose import available_layouts
-from .options import RenderOptions, parse_size
+from .encode import FITS
+from .options import OptionError, RenderOptions, parse_size
 from .report import list_groups
 
 __all__ = ["main"]
@@ -58,7 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("store", help="frame store (.zarr directory) written by collect")
     p.add_argument("out", nargs="?", default=None, help="output directory (created if missing)")
     video = p.add_argument_group("video")
-    video.add_argument("--size", type=_size, metavar="WxH", help="output size, e.g. 640x480")
+    video.add_argument(
+        "--size", type=_size, metavar="WxH",
+        help="output size, e.g. 640x480 (16 to 8192 px a side; odd sides are rounded up to "
+        "even); a picture of another aspect ratio is fit to it as --fit says",
+    )  # fmt: skip
+    video.add_argument(
+        "--fit", choices=FITS,
+        help=f"how --size is filled when the aspect ratio differs: pad with black (default), "
+        f"crop the overflow, or stretch the picture (default: {DEFAULTS.fit})",
+    )  # fmt: skip
     video.add_argument("--scale", type=float, metavar="F", help="scale the composed size by F")
     video.add_argument("--fps", type=float, help="frame rate (default: the store's)")
     video.add_argument("--codec", help=f"ffmpeg video encoder (default: {DEFAULTS.codec})")
@@ -127,17 +139,57 @@ def _parser() -> argparse.ArgumentParser:
     modes = p.add_argument_group("modes")
     modes.add_argument("--list", action="store_true", default=False, help="list groups and exit")
     modes.add_argument("--dry-run", action="store_true", help="show what would be rendered")
+    modes.add_argument(
+        "-v", "--verbose", action="store_true", default=False,
+        help="log what happens, Dask's own logs included (default: warnings only)",
+    )  # fmt: skip
     return p
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """``{RenderOptions field: its --flag}``: how errors name an option here."""
+    return {
+        action.dest: max(action.option_strings, key=len)
+        for action in parser._actions
+        if action.option_strings
+    }
+
+
+def _join_negative_sizes(argv: list[str]) -> list[str]:
+    """``--size -5x10`` -> ``--size=-5x10``: argparse takes ``-5x10`` for an option and would
+    say "expected one argument" instead of what is wrong with the size."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] == "--size" and arg.startswith("-") and arg[1:2].isdigit():
+            joined[-1] = f"--size={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
+class _Prefixed(logging.Formatter):
+    """``python -m render: warning: ...``: the prefix of every message of this command."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{PROG}: {record.levelname.lower()}: {super().format(record)}"
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Prefixed("%(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+    quiet_dask_logs(logging.INFO if verbose else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the renderer's command line; returns the exit status."""
     parser = _parser()
+    argv = _join_negative_sizes(sys.argv[1:] if argv is None else list(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a usage error (2), already printed
         return int(e.code or 0)
-    logging.basicConfig(level=logging.WARNING, format="render: %(levelname)s: %(message)s")
+    _configure_logging(args.verbose)
     fields = {f.name for f in dataclasses.fields(RenderOptions)}
     options = {k: v for k, v in vars(args).items() if k in fields}
     try:
@@ -149,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         report = render_store(args.store, args.out, **options)
     except SystemExit as e:
         return int(e.code or 0)
+    except OptionError as e:  # named by its flag, as the user wrote it
+        flags = _flags(parser)
+        print(f"{PROG}: error: {e.render(lambda f: flags.get(f, f))}", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as e:  # bad option value, store or output path
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

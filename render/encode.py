@@ -12,7 +12,9 @@ finished videos (joining segments, taking posters) with the same error reporting
 
 Resizing happens in ffmpeg's scaler, together with the rgb -> yuv conversion it does anyway
 (measured cheaper than numpy or PIL at 480x480 when the renderer was planned), and so does
-making the dimensions even.
+making the dimensions even. A picture of another aspect ratio than the requested size is
+padded (the default), cropped or stretched to it (:data:`FITS`). How ffmpeg encodes is one
+frozen :class:`EncoderSettings`, whose defaults are the only ones.
 
 >>> import tempfile, numpy as np
 >>> from pathlib import Path
@@ -35,6 +37,7 @@ import shlex
 import subprocess
 import threading
 import uuid
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import IO
@@ -45,7 +48,9 @@ import numpy as np
 from . import mp4
 
 __all__ = [
+    "FITS",
     "EncodeError",
+    "EncoderSettings",
     "UnknownCodecError",
     "VideoEncoder",
     "available_encoders",
@@ -65,6 +70,40 @@ STDERR_LINES = 30  # lines of ffmpeg's stderr kept for error messages
 PIPE_BYTES = 1 << 20  # frames pipe size; Linux's default maximum for unprivileged users
 FINISH_TIMEOUT = 300.0  # seconds ffmpeg may take to flush its lookahead and mux after EOF
 SUGGESTED_CODECS = ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1", "mpeg4")
+FITS = ("pad", "crop", "stretch")  # a picture into a size of another aspect ratio
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """How ffmpeg encodes a video.
+
+    Args:
+        codec: ffmpeg video encoder (``libx264`` plays everywhere).
+        crf: constant rate factor (lower is better; 23 is x264's default); ``None`` omits it,
+            for encoders without one.
+        preset: encoder speed/size preset; ``None`` omits it.
+        threads: threads per encoder (x264 ``-threads``); ``None`` lets ffmpeg choose (all
+            cores). Use 1 with one Dask worker per core.
+        pixel_format: what the video stores (``yuv420p``: what browsers and most players
+            decode; it needs even dimensions).
+    """
+
+    codec: str = "libx264"
+    crf: int | None = 23
+    preset: str | None = "medium"
+    threads: int | None = None
+    pixel_format: str = "yuv420p"
+
+    def args(self) -> list[str]:
+        """ffmpeg's output-side arguments for these settings."""
+        args = ["-c:v", self.codec, "-pix_fmt", self.pixel_format]
+        if self.crf is not None:
+            args += ["-crf", str(self.crf)]
+        if self.preset is not None:
+            args += ["-preset", self.preset]
+        if self.threads is not None:
+            args += ["-threads", str(self.threads)]
+        return args
 
 
 class EncodeError(RuntimeError):
@@ -96,21 +135,23 @@ def available_encoders() -> tuple[str, ...]:
 
 
 @lru_cache
-def check_codec(codec: str, crf: int | None = None, preset: str | None = None) -> None:
-    """Raise unless ffmpeg can encode with ``codec`` and these settings (a 1-frame trial).
+def check_codec(settings: EncoderSettings) -> None:
+    """Raise unless ffmpeg can encode with ``settings`` (a 1-frame trial).
 
     :class:`UnknownCodecError` for an encoder ffmpeg lacks, ``ValueError`` quoting the
     encoder's complaint for settings it rejects (``preset="fastest"``). Cached.
     """
-    if codec not in available_encoders():
-        raise UnknownCodecError(codec)
+    if settings.codec not in available_encoders():
+        raise UnknownCodecError(settings.codec)
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin"]
     cmd += ["-f", "lavfi", "-i", "color=size=64x64", "-frames:v", "1"]
-    cmd += [*_encoder_args(codec, crf, preset, threads=None), "-f", "null", "-"]
+    cmd += [*settings.args(), "-f", "null", "-"]
     trial = subprocess.run(cmd, capture_output=True, text=True, start_new_session=True)
     if trial.returncode != 0:
         reason = next(iter(trial.stderr.strip().splitlines()), "no error output")
-        raise ValueError(f"{codec} rejects crf={crf} preset={preset}: {reason}")
+        raise ValueError(
+            f"{settings.codec} rejects crf={settings.crf} preset={settings.preset}: {reason}"
+        )
 
 
 def output_size(width: int, height: int, size: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -123,27 +164,26 @@ def output_size(width: int, height: int, size: tuple[int, int] | None = None) ->
     return width + width % 2, height + height % 2
 
 
-def _video_filter(width: int, height: int, size: tuple[int, int] | None) -> list[str]:
-    out_w, out_h = output_size(width, height, size)
-    if size is not None and (out_w, out_h) != (width, height):
-        return ["-vf", f"scale={out_w}:{out_h}"]
-    if (out_w, out_h) != (width, height):  # odd input: pad with black rather than resample
-        return ["-vf", f"pad={out_w}:{out_h}"]
-    return []
-
-
-def _encoder_args(
-    codec: str, crf: int | None, preset: str | None, threads: int | None
+def _video_filter(
+    width: int, height: int, size: tuple[int, int] | None, fit: str = "pad"
 ) -> list[str]:
-    # yuv420p is what browsers and most players decode
-    args = ["-c:v", codec, "-pix_fmt", "yuv420p"]
-    if crf is not None:
-        args += ["-crf", str(crf)]
-    if preset is not None:
-        args += ["-preset", preset]
-    if threads is not None:
-        args += ["-threads", str(threads)]
-    return args
+    """ffmpeg's ``-vf`` for ``width x height`` frames into a video of ``size``, ``fit`` to it.
+
+    >>> _video_filter(64, 48, (32, 32), "pad")[1]
+    'scale=32:32:force_original_aspect_ratio=decrease:force_divisible_by=2,pad=32:32:-1:-1'
+    """
+    out_w, out_h = output_size(width, height, size)
+    if (out_w, out_h) == (width, height):
+        return []
+    if size is None:  # odd input: pad with black rather than resample
+        return ["-vf", f"pad={out_w}:{out_h}"]
+    if fit == "stretch" or width * out_h == height * out_w:
+        return ["-vf", f"scale={out_w}:{out_h}"]
+    if fit == "crop":
+        return ["-vf", f"scale={out_w}:{out_h}:force_original_aspect_ratio=increase,"
+                       f"crop={out_w}:{out_h}"]  # fmt: skip
+    return ["-vf", f"scale={out_w}:{out_h}:force_original_aspect_ratio=decrease:"
+                   f"force_divisible_by=2,pad={out_w}:{out_h}:-1:-1"]  # fmt: skip
 
 
 def ffmpeg_command(
@@ -152,22 +192,21 @@ def ffmpeg_command(
     height: int,
     *,
     fps: float,
-    codec: str = "libx264",
-    crf: int | None = 23,
-    preset: str | None = "medium",
-    threads: int | None = None,
+    encoder: EncoderSettings = EncoderSettings(),
     size: tuple[int, int] | None = None,
+    fit: str = "pad",
 ) -> list[str]:
     """The ffmpeg argv that encodes rgb24 ``width x height`` frames from stdin to ``path``.
 
-    In reading order: input side, filters, output side, path. ``size`` resizes in ffmpeg.
+    In reading order: input side, filters, output side, path. ``size`` resizes in ffmpeg,
+    ``fit`` (:data:`FITS`) says how when the aspect ratio differs.
     """
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "warning", "-y"]
     # input: raw frames on stdin
     cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}"]
     cmd += ["-r", repr(float(fps)), "-i", "-"]
-    cmd += _video_filter(width, height, size)
-    cmd += ["-an", *_encoder_args(codec, crf, preset, threads)]
+    cmd += _video_filter(width, height, size, fit)
+    cmd += ["-an", *encoder.args()]
     # index first, so a browser starts playing before the whole file has arrived
     cmd += ["-movflags", "+faststart", "-f", "mp4", str(path)]
     return cmd
@@ -280,7 +319,7 @@ class VideoEncoder:
     Args:
         path: the final ``.mp4`` path; nothing exists there until :meth:`close` succeeds.
         width, height: size of the frames given to :meth:`write`.
-        fps, codec, crf, preset, threads, size: see :func:`ffmpeg_command`.
+        fps, encoder, size, fit: see :func:`ffmpeg_command`.
 
     Use as a context manager: leaving the block normally calls :meth:`close` (finish, check,
     rename); an exception calls :meth:`abort` (kill ffmpeg, remove the partial file).
@@ -297,11 +336,9 @@ class VideoEncoder:
         height: int,
         *,
         fps: float,
-        codec: str = "libx264",
-        crf: int | None = 23,
-        preset: str | None = "medium",
-        threads: int | None = None,
+        encoder: EncoderSettings = EncoderSettings(),
         size: tuple[int, int] | None = None,
+        fit: str = "pad",
     ) -> None:
         self.closed = True  # until ffmpeg runs
         self.path = Path(path)
@@ -310,9 +347,8 @@ class VideoEncoder:
         remove_stale_partials(self.path)
         self._partial = partial_path(self.path)
         self.command = ffmpeg_command(
-            self._partial, width, height, fps=fps, codec=codec, crf=crf, preset=preset,
-            threads=threads, size=size,
-        )  # fmt: skip
+            self._partial, width, height, fps=fps, encoder=encoder, size=size, fit=fit
+        )
         log.debug("starting %s", shlex.join(self.command))
         self._proc = start_ffmpeg(self.command)
         self._stderr = _StderrTail(self._proc.stderr)

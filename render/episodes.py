@@ -18,6 +18,13 @@ The **last episode is partial** when its last row is neither terminated nor trun
 recording stopped (or crashed) in the middle of it. Its outcome is unknown unless the success
 key was already true.
 
+With **partial metadata** (:mod:`render.metadata`: a lost array is filled in or left out,
+never a reason to drop the group's frames) an episode whose end flags are lost ends
+``unknown`` (neither ``terminated``, ``truncated`` nor ``partial`` can be told) and its
+outcome is unknown unless its success key was true; a lost success key makes every outcome
+of the group unknown rather than falling back to the env's rule; a lost reward makes returns
+``None``.
+
 The overlay, ``--split-episodes``, the summary table, the gallery and the run report
 (``episodes.csv``, ``summary.json``) all read episodes from here, so they agree on what an
 episode and an outcome are.
@@ -49,6 +56,8 @@ import numpy as np
 from collect.outcomes import Outcome, end_outcomes, env_type_of
 from collect.store import FrameStore, GroupReader
 
+from .metadata import GroupMetadata, as_metadata
+
 __all__ = [
     "SUCCESS_KEYS",
     "Episode",
@@ -68,7 +77,7 @@ __all__ = [
 SUCCESS_KEYS = ("success", "is_success", "episode.success_once")
 OUTCOMES: tuple[Outcome, ...] = ("success", "failure", "unknown")
 
-End = Literal["terminated", "truncated", "partial"]
+End = Literal["terminated", "truncated", "partial", "unknown"]  # unknown: end flags lost
 
 
 @dataclass(frozen=True)
@@ -116,9 +125,12 @@ class Episode:
         return None if self.outcome == "unknown" else self.outcome == "success"
 
 
-def success_key(group: GroupReader) -> str | None:
-    """The info key that tells success in this group (see :data:`SUCCESS_KEYS`), if any."""
-    return next((k for k in SUCCESS_KEYS if k in group.info_keys), None)
+def success_key(group: GroupReader | GroupMetadata) -> str | None:
+    """The info key that tells success in this group (see :data:`SUCCESS_KEYS`), if any,
+    readable or lost."""
+    meta = as_metadata(group)
+    stored = {*meta.info_keys, *meta.lost_info_keys}
+    return next((k for k in SUCCESS_KEYS if k in stored), None)
 
 
 def store_env_type(store: FrameStore) -> str | None:
@@ -127,19 +139,23 @@ def store_env_type(store: FrameStore) -> str | None:
 
 
 def outcome_rule(
-    group: GroupReader, *, env_type: str | None = None, key: str | None = None
+    group: GroupReader | GroupMetadata, *, env_type: str | None = None, key: str | None = None
 ) -> OutcomeRule:
     """The rule for ``group``: the success info ``key`` (``--success-key``), else a stored
-    one of :data:`SUCCESS_KEYS`, else the rule ``env_type`` declares, else none.
+    one of :data:`SUCCESS_KEYS`, else the rule ``env_type`` declares, else none. A success
+    key whose array is lost gives no rule (outcomes unknown), not the env's.
 
     ``ValueError`` naming the group and its keys when ``key`` is given and not stored.
     """
-    if key is not None and key not in group.info_keys:
+    meta = as_metadata(group)
+    if key is not None and key not in {*meta.info_keys, *meta.lost_info_keys}:
         raise ValueError(
-            f"group {group.name!r} has no info key {key!r} (--success-key); "
-            f"it has {', '.join(group.info_keys) or 'none'}"
+            f"group {meta.name!r} has no info key {key!r} (--success-key); "
+            f"it has {', '.join(meta.info_keys) or 'none'}"
         )
-    key = key or success_key(group)
+    key = key or success_key(meta)
+    if key is not None and key in meta.lost_info_keys:
+        return OutcomeRule(source=f"none (info key {key!r} is lost: outcomes unknown)")
     if key is not None:
         return OutcomeRule(key=key, source=f"info key {key!r}")
     ends = end_outcomes(env_type)
@@ -148,15 +164,19 @@ def outcome_rule(
     return OutcomeRule()
 
 
-def read_episodes(group: GroupReader, rule: OutcomeRule | None = None) -> tuple[Episode, ...]:
+def read_episodes(
+    group: GroupReader | GroupMetadata, rule: OutcomeRule | None = None
+) -> tuple[Episode, ...]:
     """Every episode in the group's committed rows, in order, with outcomes by ``rule``
-    (default: the group's success key, if any; no env rule)."""
-    rule = outcome_rule(group) if rule is None else rule
-    reward = group.scalar("reward")
-    ended = {name: group.scalar(name).astype(bool) for name in ("terminated", "truncated")}
-    succeeded = _truthy(group.scalar(rule.key)) if rule.key else None
+    (default: the group's success key, if any; no env rule). Lost metadata arrays are
+    filled in (:mod:`render.metadata`), never a reason to raise."""
+    meta = as_metadata(group)
+    rule = outcome_rule(meta) if rule is None else rule
+    reward = meta.reward
+    ended = {"terminated": meta.terminated, "truncated": meta.truncated}
+    succeeded = _truthy(meta.scalar(rule.key)) if rule.key else None
     episodes = []
-    for number, start, stop in group.episodes():
+    for number, start, stop in meta.episodes():
         end = _end(ended, stop - 1)
         rewards = reward[start:stop]
         total = None if np.isnan(rewards).all() else float(np.nansum(rewards, dtype=np.float64))
@@ -165,12 +185,14 @@ def read_episodes(group: GroupReader, rule: OutcomeRule | None = None) -> tuple[
     return tuple(episodes)
 
 
-def _end(ended: dict[str, np.ndarray], last: int) -> End:
-    if ended["terminated"][last]:
-        return "terminated"
-    if ended["truncated"][last]:
-        return "truncated"
-    return "partial"
+def _end(ended: dict[str, np.ndarray | None], last: int) -> End:
+    """How the episode whose last row is ``last`` ended; ``unknown`` when a lost flag (None)
+    could have said otherwise."""
+    for name in ("terminated", "truncated"):
+        flags = ended[name]
+        if flags is not None and flags[last]:
+            return name  # type: ignore[return-value]
+    return "unknown" if any(f is None for f in ended.values()) else "partial"
 
 
 def _truthy(values: np.ndarray) -> np.ndarray:
@@ -189,8 +211,8 @@ def _outcome(
         hits = np.flatnonzero(succeeded[start:stop])
         if len(hits):
             return "success", start + int(hits[0])
-        return ("unknown", None) if end == "partial" else ("failure", stop - 1)
-    if end == "partial":
+        return ("unknown", None) if end in ("partial", "unknown") else ("failure", stop - 1)
+    if end in ("partial", "unknown"):
         return "unknown", None
     return rule.ends.get(end, "unknown"), stop - 1  # "unknown" is known at the end, too
 

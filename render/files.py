@@ -1,7 +1,7 @@
 """Small files of a render written atomically: a temp file in the same directory, then renamed.
 
 A killed render leaves either the old file or the new one under the final name, never half of
-one; the temp file (``name.<uuid>.partial.ext``) is removed on any error.
+one; the temp file (``name.<uuid>.partial``) is removed on any error.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -13,18 +13,14 @@ one; the temp file (``name.<uuid>.partial.ext``) is removed on any error.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
+
+from collect.store import replace_file
 
 __all__ = ["write_text_atomically"]
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temp file and ``os.replace``."""
-    partial = path.with_name(f"{path.stem}.{uuid.uuid4().hex}.partial{path.suffix}")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    """Write ``text`` (UTF-8) to ``path`` through a temp file and a rename
+    (:func:`collect.store.replace_file`, the one writer of files that readers may open)."""
+    replace_file(path, [text.encode("utf-8")])

@@ -19,16 +19,17 @@ are cut into segments automatically.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import dask
 import dask.system
 from tqdm import tqdm
+
+from collect.dask_cluster import dask_client, follow_events, send_event
 
 from .options import RenderOptions
 from .pipeline import Progress, render_output, render_segment
@@ -37,9 +38,6 @@ from .report import OutputResult
 from .segments import join_segments, segment_count, split
 
 __all__ = ["run_plans"]
-
-CONNECT_TIMEOUT = "10s"
-
 
 def run_plans(plans: Sequence[VideoPlan], options: RenderOptions) -> list[OutputResult]:
     """Render every plan on the scheduler the options name; results in plan order."""
@@ -50,7 +48,7 @@ def run_plans(plans: Sequence[VideoPlan], options: RenderOptions) -> list[Output
     with tqdm(total=total, unit="frame", desc="render", disable=disable, file=sys.stderr) as bar:
         if options.scheduler is None and options.workers is None:
             return _run_threads(plans, options, bar)
-        with _client(options) as client:
+        with dask_client(options.scheduler, options.workers or 1, processes=False) as client:
             return _run_distributed(client, plans, options, bar)
 
 
@@ -99,55 +97,24 @@ def _run_threads(
     return list(dask.compute(*graph, scheduler="threads"))
 
 
-@contextlib.contextmanager
-def _client(options: RenderOptions) -> Iterator[Any]:
-    """A distributed client: connected to ``options.scheduler`` or to a new local cluster."""
-    from distributed import Client, LocalCluster
-
-    if options.scheduler is None:
-        cluster = LocalCluster(
-            n_workers=options.workers,
-            threads_per_worker=1,
-            processes=False,
-            dashboard_address=None,
-        )
-        with cluster, Client(cluster) as client:
-            yield client
-        return
-    try:
-        client = Client(options.scheduler, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as e:
-        raise ConnectionError(
-            f"cannot connect to the Dask scheduler at {options.scheduler!r} ({e}); "
-            "start one with `dask scheduler` or leave out --scheduler"
-        ) from e
-    with client:
-        yield client
-
-
 class _EventProgress:
-    """Progress from a distributed worker: a Dask event the client subscribes to."""
+    """Progress from a distributed worker: a Dask event on the driver's topic."""
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
 
     def __call__(self, rows: int) -> None:
-        from distributed import get_worker
-
-        get_worker().log_event(self.topic, rows)
+        send_event(self.topic, rows)
 
 
 def _run_distributed(
     client: Any, plans: Sequence[VideoPlan], options: RenderOptions, bar: tqdm
 ) -> list[OutputResult]:
     topic = f"evalframes-render-{uuid.uuid4().hex}"
-    client.subscribe_topic(topic, lambda event: bar.update(event[1]))
     slots = sum(client.nthreads().values()) or 1
-    try:
+    with follow_events(client, topic, lambda event: bar.update(event[1])):
         results = client.gather(
             client.compute(_graph(plans, options, slots, _EventProgress(topic)))
         )
-    finally:
-        client.unsubscribe_topic(topic)
     bar.update(bar.total - bar.n)  # events still in flight when the results arrived
     return list(results)

@@ -14,20 +14,52 @@ that decides whether an existing output is up to date, so changing ``workers`` o
 >>> RenderOptions(fps=-1)
 Traceback (most recent call last):
 ...
-ValueError: fps must be a positive number. Got -1 instead.
+render.options.OptionError: fps must be a positive number. Got -1 instead.
+
+Errors name the options as the caller knows them: :meth:`OptionError.render` with the CLI's
+flag names gives ``--fps must be a positive number. Got -1 instead.``
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .compose import Layout, get_layout
+from .encode import FITS, EncoderSettings
 
-__all__ = ["RenderOptions", "parse_size"]
+__all__ = [
+    "MAX_SIDE",
+    "MIN_SIDE",
+    "OptionError",
+    "RenderOptions",
+    "check_video_size",
+    "parse_size",
+    "within_video_bounds",
+]
+
+MIN_SIDE, MAX_SIDE = 16, 8192  # pixels: smaller shows nothing, larger no encoder takes
+_ENCODER = EncoderSettings()  # its defaults are the options' defaults
+
+
+class OptionError(ValueError):
+    """An option with a bad value. The message names options through a function: the
+    fields' own names by default (Python callers), ``--flags`` for the command line.
+
+    ``template`` is a :meth:`str.format` string whose ``{0}``, ``{1}``... are the ``fields``
+    named; ``values`` fill the named placeholders.
+    """
+
+    def __init__(self, template: str, *fields: str, **values: Any) -> None:
+        self.template, self.fields, self.values = template, fields, values
+        super().__init__(self.render())
+
+    def render(self, name: Callable[[str], str] = str) -> str:
+        """The message, each option called ``name(field)``."""
+        return self.template.format(*map(name, self.fields), **self.values)
 
 
 def _output(default: Any) -> Any:
@@ -40,16 +72,15 @@ class RenderOptions:
     """How to render a frame store into videos.
 
     Args:
-        size: output ``(width, height)`` of every video; ``None`` keeps the composed size.
-            Odd values are rounded up to even (yuv420p needs even dimensions).
+        size: output ``(width, height)`` of every video, each from :data:`MIN_SIDE` to
+            :data:`MAX_SIDE`; ``None`` keeps the composed size. Odd values are rounded up to
+            even (yuv420p needs even dimensions; a note is logged).
+        fit: how the picture goes into ``size`` when the aspect ratios differ: ``pad``
+            (keep it, centred on black), ``crop`` (keep it, cut the overflow) or ``stretch``.
         scale: factor applied to the composed size instead of ``size``; ``None`` for 1.
         fps: playback rate; ``None`` uses the store's.
-        codec: ffmpeg video encoder (``libx264`` plays everywhere).
-        crf: constant rate factor (lower is better; 23 is x264's default); ``None`` omits it,
-            for encoders without one.
-        preset: encoder speed/size preset; ``None`` omits it.
-        encoder_threads: threads per encoder (x264 ``-threads``); ``None`` lets ffmpeg choose
-            (all cores). Use 1 with one Dask worker per core.
+        codec, crf, preset, encoder_threads: the encoder's settings, see
+            :class:`~render.encode.EncoderSettings` (:attr:`encoder`).
         cameras: cameras to use, in this order; ``None`` uses every camera of a group.
         layout: layout name or config (see :mod:`render.compose`).
         overlay: draw step, episode, reward, return, termination and ``overlay_keys`` on
@@ -76,12 +107,13 @@ class RenderOptions:
     """
 
     size: tuple[int, int] | None = _output(None)
+    fit: str = _output("pad")
     scale: float | None = _output(None)
     fps: float | None = _output(None)
-    codec: str = _output("libx264")
-    crf: int | None = _output(23)
-    preset: str | None = _output("medium")
-    encoder_threads: int | None = None
+    codec: str = _output(_ENCODER.codec)
+    crf: int | None = _output(_ENCODER.crf)
+    preset: str | None = _output(_ENCODER.preset)
+    encoder_threads: int | None = _ENCODER.threads
     cameras: tuple[str, ...] | None = _output(None)
     layout: str | Mapping[str, Any] = _output("behavior")
     overlay: bool = _output(False)
@@ -109,39 +141,46 @@ class RenderOptions:
         self._validate()
 
     def _validate(self) -> None:
-        if self.size is not None and not _is_size(self.size):
-            shown = "x".join(map(str, self.size))
-            raise ValueError(f"size must be two positive integers WxH. Got {shown} instead.")
+        if self.size is not None:
+            check_video_size(self.size, "size")
+        if self.fit not in FITS:
+            raise OptionError("{0} must be one of " + ", ".join(FITS) + ". Got {v!r} instead.",
+                              "fit", v=self.fit)  # fmt: skip
         _check_positive("scale", self.scale)
         _check_positive("fps", self.fps)
         if self.size is not None and self.scale is not None:
-            raise ValueError("pass size or scale, not both")
+            raise OptionError("pass {0} or {1}, not both", "size", "scale")
         if self.crf is not None and not (isinstance(self.crf, int) and 0 <= self.crf <= 63):
-            raise ValueError(f"crf must be an integer from 0 to 63. Got {self.crf!r} instead.")
-        if self.encoder_threads is not None and not _positive_int(self.encoder_threads):
-            raise ValueError(
-                f"encoder_threads must be a positive integer. Got {self.encoder_threads!r} instead."
-            )
+            raise OptionError("{0} must be an integer from 0 to 63. Got {v!r} instead.", "crf",
+                              v=self.crf)  # fmt: skip
+        for name in ("encoder_threads", "workers"):
+            value = getattr(self, name)
+            if value is not None and not _positive_int(value):
+                raise OptionError("{0} must be a positive integer. Got {v!r} instead.", name,
+                                  v=value)  # fmt: skip
         if self.segment_frames is not None and not _count(self.segment_frames):
-            raise ValueError(
-                "segment_frames must be a positive integer, 0 (never cut) or None (automatic). "
-                f"Got {self.segment_frames!r} instead."
-            )
+            raise OptionError(
+                "{0} must be a positive integer, 0 (never cut) or None (automatic). "
+                "Got {v!r} instead.", "segment_frames", v=self.segment_frames,
+            )  # fmt: skip
         if self.success_key is not None and not (
             isinstance(self.success_key, str) and self.success_key
         ):
-            raise ValueError(
-                f"success_key must be an info key name. Got {self.success_key!r} instead."
-            )
+            raise OptionError("{0} must be an info key name. Got {v!r} instead.",
+                              "success_key", v=self.success_key)  # fmt: skip
         if self.overlay_keys is not None and not self.overlay:
-            raise ValueError("overlay_keys needs overlay=True (--overlay)")
-        if self.workers is not None and not _positive_int(self.workers):
-            raise ValueError(f"workers must be a positive integer. Got {self.workers!r} instead.")
+            raise OptionError("{0} needs {1}", "overlay_keys", "overlay")
         if self.workers is not None and self.scheduler is not None:
-            raise ValueError("pass scheduler or workers, not both")
+            raise OptionError("pass {0} or {1}, not both", "scheduler", "workers")
         if self.cameras is not None and not self.cameras:
-            raise ValueError("cameras must name at least one camera (or be None for all)")
+            raise OptionError("{0} must name at least one camera (or be None for all)",
+                              "cameras")  # fmt: skip
         get_layout(self.layout)  # raises UnknownLayoutError for an unknown name
+
+    @property
+    def encoder(self) -> EncoderSettings:
+        """The encoder settings these options give."""
+        return EncoderSettings(self.codec, self.crf, self.preset, self.encoder_threads)
 
     def get_layout(self) -> Layout:
         """The :class:`~render.compose.Layout` these options name."""
@@ -179,8 +218,21 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _is_size(size: Sequence[Any]) -> bool:
-    return len(size) == 2 and all(_positive_int(v) for v in size)
+def check_video_size(size: Sequence[Any], field: str) -> None:
+    """:class:`OptionError` (about ``field``) unless ``size`` is ``(width, height)`` with each
+    side from :data:`MIN_SIDE` to :data:`MAX_SIDE` pixels."""
+    shown = "x".join(map(str, size))
+    if not (len(size) == 2 and all(_positive_int(v) for v in size)):
+        raise OptionError("{0} must be two positive integers WxH. Got {v} instead.", field,
+                          v=shown)  # fmt: skip
+    if not within_video_bounds(size):
+        raise OptionError("{0} must be from {lo}x{lo} to {hi}x{hi} pixels. Got {v} instead.",
+                          field, v=shown, lo=MIN_SIDE, hi=MAX_SIDE)  # fmt: skip
+
+
+def within_video_bounds(size: Sequence[int]) -> bool:
+    """Each side from :data:`MIN_SIDE` to :data:`MAX_SIDE` pixels."""
+    return all(MIN_SIDE <= v <= MAX_SIDE for v in size)
 
 
 def _count(value: Any) -> bool:
@@ -197,7 +249,7 @@ def _check_positive(name: str, value: float | None) -> None:
         return
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not (ok and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number. Got {value!r} instead.")
+        raise OptionError("{0} must be a positive number. Got {v!r} instead.", name, v=value)
 
 
 def _jsonable(value: Any) -> Any:

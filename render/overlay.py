@@ -53,6 +53,7 @@ from PIL import Image, ImageDraw, ImageFont
 from collect.store import GroupReader
 
 from .episodes import Episode
+from .metadata import GroupMetadata, as_metadata
 
 __all__ = [
     "FAILURE",
@@ -98,7 +99,7 @@ def font_size(height: int) -> int:
 
 
 def overlay_columns(
-    group: GroupReader,
+    group: GroupReader | GroupMetadata,
     episodes: Sequence[Episode],
     keys: Sequence[str],
     *,
@@ -111,13 +112,15 @@ def overlay_columns(
     (:attr:`Episode.known_from`) to its end, else 0; ``result`` is the outcome's word there
     and ``end`` the flag that ended the episode, on its last row. The info key
     ``outcome_key`` (the one that decides outcomes) is written as true from its first true
-    row to the episode's end, as the outcome reads it.
+    row to the episode's end, as the outcome reads it. Lost metadata arrays are filled in by
+    :mod:`render.metadata` (a lost reward or info key reads ``-``).
     """
-    reward = group.scalar("reward").astype(np.float64)
+    meta = as_metadata(group)
+    reward = meta.reward.astype(np.float64)
     rows = len(reward)
     columns = {
-        "episode": group.scalar("episode"),
-        "step": group.scalar("step"),
+        "episode": meta.episode,
+        "step": meta.step,
         "reward": reward,
         "return": np.zeros(rows),
         "result": np.full(rows, "", dtype=object),
@@ -127,14 +130,14 @@ def overlay_columns(
     for e in episodes:
         span = slice(e.start, e.stop)
         columns["return"][span] = np.nan if e.reward is None else np.nancumsum(reward[span])
-        if not e.partial:
+        if e.end in ("terminated", "truncated"):
             columns["end"][e.stop - 1] = e.end.upper()
         if e.known_from is not None:
             code = CODES[e.outcome]
             columns["outcome"][e.known_from : e.stop] = code
             columns["result"][e.known_from : e.stop] = WORDS[code]
     for key in keys:
-        values = group.scalar(key)
+        values = meta.scalar(key)
         if key == outcome_key:
             values = _true_so_far(values, episodes)
         columns[INFO + key] = info_texts(values)

@@ -38,7 +38,8 @@ from .compose import Canvas
 from .encode import WORK_DIR, output_size
 from .episodes import Episode, OutcomeRule, outcome_rule, read_episodes, store_env_type
 from .files import write_text_atomically
-from .options import RenderOptions
+from .metadata import GroupMetadata, as_metadata
+from .options import MAX_SIDE, MIN_SIDE, OptionError, RenderOptions, within_video_bounds
 from .overlay import Overlay, overlay_columns
 from .reader import RowBlock, open_group, read_blocks
 from .report import OutputResult
@@ -48,6 +49,7 @@ __all__ = [
     "OutputPlan",
     "VideoPlan",
     "group_outcome_rule",
+    "group_overlay",
     "is_up_to_date",
     "plan_outputs",
     "remove_sidecar",
@@ -83,6 +85,8 @@ class VideoPlan:
     options: RenderOptions
     fingerprint: str
     episodes: tuple[Episode, ...] = ()
+    # (array path, kind) of each lost metadata array of the group: "partial metadata"
+    partial_metadata: tuple[tuple[str, str], ...] = ()
 
     @property
     def frame_count(self) -> int:
@@ -113,20 +117,18 @@ class VideoPlan:
 
     def encoder_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :class:`~render.encode.VideoEncoder` for this video."""
-        o = self.options
         return {
             "fps": self.fps,
             "size": self.size,
-            "codec": o.codec,
-            "crf": o.crf,
-            "preset": o.preset,
-            "threads": o.encoder_threads,
+            "fit": self.options.fit,
+            "encoder": self.options.encoder,
         }
 
     def result(self, status: str, **fields: Any) -> OutputResult:
         """An :class:`OutputResult` for this plan."""
         fields.setdefault("rows", self.frame_count)
         fields.setdefault("episodes", self.episodes)
+        fields.setdefault("partial_metadata", dict(self.partial_metadata))
         return OutputResult(self.group, self.path, status, size=self.output_size, **fields)
 
 
@@ -172,6 +174,8 @@ def plan_outputs(
     for name in names:
         try:
             plans += _plan_group(store, store.group(name), out_dir, options)
+        except OptionError:  # the options do not fit this store: a usage error
+            raise
         except ValueError as e:  # StoreFormatError (damaged group) or no such camera/rows
             path = out_dir / f"{store.video_prefix}_{name}.mp4"
             log.error("group %s cannot be rendered: %s", name, e)
@@ -187,13 +191,16 @@ def _plan_group(
     store: FrameStore, group: GroupReader, out_dir: Path, options: RenderOptions
 ) -> list[OutputPlan]:
     cameras = selected_cameras(group, options.cameras)
-    rule = group_outcome_rule(store, group, options)
-    episodes = _episodes(group, options, rule)
+    meta = as_metadata(group)  # lost metadata arrays degrade the report, not the frames
+    if meta.partial:
+        log.warning("partial metadata, every frame still rendered: %s", "; ".join(meta.problems))
+    rule = group_outcome_rule(store, meta, options)
+    episodes = read_episodes(meta, rule)
     stem = f"{store.video_prefix}_{group_name(group.rank, group.gpu, group.env)}"
     fps = options.fps or store.fps
     plans = []
     for canvas in options.get_layout().canvases(cameras):
-        overlay = _overlay(group, episodes, canvas, options, rule)
+        overlay = group_overlay(meta, episodes, canvas, options, rule)
         for rows, suffix, shown in _row_ranges(group, episodes, options):
             identity = {
                 "store": store.attrs.get("created"),
@@ -205,6 +212,8 @@ def _plan_group(
             }
             if overlay is not None:  # the outcomes it draws
                 identity["outcomes"] = [(e.start, e.outcome, e.known_from) for e in episodes]
+            if meta.partial:  # a repaired array changes what the video and report say
+                identity["partial_metadata"] = meta.partial_metadata
             plans.append(
                 OutputPlan(
                     store=store.path.resolve(),
@@ -217,6 +226,7 @@ def _plan_group(
                     options=options,
                     fingerprint=digest(identity),
                     episodes=shown,
+                    partial_metadata=tuple(meta.partial_metadata.items()),
                     transforms=() if overlay is None else (overlay.rows(*rows),),
                 )
             )
@@ -233,44 +243,36 @@ def _row_ranges(
 
 
 def group_outcome_rule(
-    store: FrameStore, group: GroupReader, options: RenderOptions
+    store: FrameStore, group: GroupReader | GroupMetadata, options: RenderOptions
 ) -> OutcomeRule:
     """How the group's episodes get their outcome: ``options.success_key``, a stored success
     key, or the rule of the env type in the store's run config (see :mod:`render.episodes`)."""
     return outcome_rule(group, env_type=store_env_type(store), key=options.success_key)
 
 
-def _episodes(group: GroupReader, options: RenderOptions, rule: OutcomeRule) -> tuple[Episode, ...]:
-    """The group's episodes; without overlay or splitting, unreadable metadata is no error."""
-    try:
-        return read_episodes(group, rule)
-    except ValueError as e:  # StoreFormatError: damaged step/episode/reward arrays
-        if options.overlay or options.split_episodes:
-            raise
-        log.warning("group %s: episodes unknown (%s)", group.name, e)
-        return ()
-
-
-def _overlay(
-    group: GroupReader,
+def group_overlay(
+    group: GroupReader | GroupMetadata,
     episodes: tuple[Episode, ...],
     canvas: Canvas,
     options: RenderOptions,
     rule: OutcomeRule,
 ) -> Overlay | None:
-    """The overlay for every row of the group on this canvas, or None without ``overlay``."""
+    """The overlay for every row of the group on this canvas, or None without ``overlay``
+    (the per-env videos' and the mosaic's cells', so both draw the same). An info key whose
+    array is lost is drawn as ``-``; one the group never had is a ``ValueError``."""
     if not options.overlay:
         return None
+    meta = as_metadata(group)
     keys = options.overlay_keys
     if keys is None:
         keys = (rule.key,) if rule.key else ()
-    missing = [k for k in keys if k not in group.info_keys]
+    missing = [k for k in keys if k not in meta.info_keys and k not in meta.lost_info_keys]
     if missing:
         raise ValueError(
-            f"group {group.name!r} has no info key {', '.join(map(repr, missing))}; "
-            f"it has {', '.join(group.info_keys) or 'none'}"
+            f"group {meta.name!r} has no info key {', '.join(map(repr, missing))}; "
+            f"it has {', '.join(meta.info_keys) or 'none'}"
         )
-    columns = overlay_columns(group, episodes, keys, outcome_key=rule.key)
+    columns = overlay_columns(meta, episodes, keys, outcome_key=rule.key)
     return Overlay.build(columns, first_row=0, height=canvas.height, width=canvas.width)
 
 
@@ -295,13 +297,21 @@ def selected_cameras(
 
 
 def scaled_size(canvas: Canvas, options: RenderOptions) -> tuple[int, int] | None:
-    """The requested output size of a canvas: ``size``, the scaled canvas, or None."""
+    """The requested output size of a canvas: ``size``, the scaled canvas, or None.
+
+    :class:`~render.options.OptionError` when ``scale`` makes a side smaller than
+    :data:`~render.options.MIN_SIDE` or larger than :data:`~render.options.MAX_SIDE`.
+    """
     if options.scale is None:
         return options.size
-    return (
-        max(2, round(canvas.width * options.scale)),
-        max(2, round(canvas.height * options.scale)),
-    )
+    size = (round(canvas.width * options.scale), round(canvas.height * options.scale))
+    if not within_video_bounds(size):
+        raise OptionError(
+            "{0} {scale:g} makes {w}x{h} videos of {w0}x{h0} pictures; each side must be "
+            "from {lo} to {hi} pixels", "scale", scale=options.scale, w=size[0], h=size[1],
+            w0=canvas.width, h0=canvas.height, lo=MIN_SIDE, hi=MAX_SIDE,
+        )  # fmt: skip
+    return size
 
 
 def digest(identity: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from collect.store import FrameStore, StoreFormatError
 
 from .episodes import Episode, describe
+from .metadata import as_metadata, partial_text
 
 __all__ = ["OutputResult", "RenderReport", "Status", "format_table", "list_groups"]
 
@@ -40,6 +41,11 @@ class OutputResult:
     ``up to date`` (left as it was); ``would render`` (dry run); ``failed`` (see ``error``).
     ``frames`` counts frames written (or to write, in a dry run) out of the ``rows`` selected.
     ``episodes`` are the episodes the video shows (the last one may be partial).
+    ``partial_metadata``: ``{array path: kind}`` of the group's metadata arrays that are
+    missing or damaged (``{"reward": "missing"}``; kinds as in
+    :class:`collect.store.RowMetadata`): the video still has every readable frame, but what
+    it and the report say about rewards, ends or outcomes is incomplete (see
+    :mod:`render.metadata`). Empty when the metadata is complete.
     """
 
     group: str
@@ -52,19 +58,35 @@ class OutputResult:
     skipped_rows: list[tuple[int, int]] = field(default_factory=list)
     error: str | None = None
     episodes: tuple[Episode, ...] = ()
+    partial_metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
+        """The output is there as planned (rendered, up to date, or would be); see also
+        :attr:`complete`."""
         return self.status in _OK
 
+    @property
+    def complete(self) -> bool:
+        """:attr:`ok`, and with every metadata array of its group readable."""
+        return self.ok and not self.partial_metadata
+
+    def metadata_note(self) -> str:
+        """``"partial metadata: reward missing"`` (the gallery's badge text); ``""`` if none."""
+        if not self.partial_metadata:
+            return ""
+        return f"partial metadata: {partial_text(self.partial_metadata)}"
+
     def note(self) -> str:
-        """One line for the summary: the error, or the rows that were skipped."""
+        """One line for the summary: the error, or the rows that were skipped, and the
+        partial metadata."""
         if self.error:
             return self.error.splitlines()[0]
+        notes = [self.metadata_note()] if self.partial_metadata else []
         if self.skipped_rows:
             spans = ", ".join(f"{a}:{b}" for a, b in self.skipped_rows)
-            return f"skipped unreadable rows {spans}"
-        return ""
+            notes.insert(0, f"skipped unreadable rows {spans}")
+        return "; ".join(notes)
 
 
 @dataclass
@@ -73,11 +95,18 @@ class RenderReport:
 
     results: list[OutputResult]
     seconds: float = 0.0
+    dry_run: bool = False  # planned only: nothing was rendered or written
 
     @property
     def ok(self) -> bool:
-        """True when every selected output is complete (rendered or up to date)."""
-        return all(r.ok for r in self.results)
+        """True when every selected output is complete (rendered or up to date, every
+        metadata array of its group readable): the CLI's exit status 0."""
+        return all(r.complete for r in self.results)
+
+    @property
+    def partial_metadata(self) -> list[OutputResult]:
+        """The outputs whose group lost some metadata array (their frames are all there)."""
+        return [r for r in self.results if r.partial_metadata]
 
     @property
     def outputs(self) -> list[Path]:
@@ -101,12 +130,17 @@ class RenderReport:
                 [r.path.name, r.status, f"{r.frames}/{r.rows}", _size(r.size), _secs(r),
                  shown["episodes"], shown["return"], shown["success"], r.note()]
             )  # fmt: skip
-        headers = ["output", "status", "frames", "size", "seconds", "episodes", "return"]
+        headers = ["output", "status", "frames", "size", "render s", "episodes", "return"]
         table = format_table([*headers, "success", "note"], rows, total=self._total_row())
         counts: dict[str, int] = {}
         for r in self.results:
             counts[r.status] = counts.get(r.status, 0) + 1
         tally = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing selected"
+        if self.partial_metadata:
+            tally += f" ({len(self.partial_metadata)} with partial metadata)"
+        if self.dry_run:
+            planned = sum(r.frames for r in self.results if r.status == "would render")
+            return f"{table}\n{tally}; dry run: {planned} frames would be rendered, nothing written"
         frames, seconds = self.frames_rendered, self.seconds
         fps = frames / seconds if seconds else 0.0
         return f"{table}\n{tally}; {frames} frames rendered in {seconds:.1f} s ({fps:.0f} fps)"
@@ -169,12 +203,15 @@ def list_groups(store: FrameStore, pattern: str = "*") -> str:
     for name in store.group_names(pattern):
         try:
             group = store.group(name)
-            episodes = len(group.episodes())
         except StoreFormatError as e:
             rows.append([name, "", "", "", "", f"damaged: {e}"])
             continue
+        meta = as_metadata(group)  # lost metadata arrays are named, the rest still listed
+        status = group.status
+        if meta.partial:
+            status += f", partial metadata: {meta.partial_text()}"
         cameras = ", ".join(f"{c} {w}x{h}" for c, (h, w) in group.cameras.items())
-        seconds = f"{group.rows / store.fps:.1f}"
-        rows.append([name, group.rows, episodes, seconds, cameras, group.status])
-    headers = ["group", "rows", "episodes", "seconds", "cameras (WxH)", "status"]
+        length = f"{group.rows / store.fps:.1f}"
+        rows.append([name, group.rows, len(meta.episodes()), length, cameras, status])
+    headers = ["group", "rows", "episodes", "video s", "cameras (WxH)", "status"]
     return format_table(headers, rows)

@@ -15,7 +15,7 @@ import pytest
 from distributed import Client, get_task_stream
 from test_render_helpers import composed, decode, psnr, write_store
 
-import render.job
+import collect.dask_cluster
 from render import render_store
 from render.cli import main
 
@@ -107,7 +107,7 @@ def test_local_cluster_workers_give_the_same_videos(tmp_path):
 
 
 def test_unreachable_scheduler_is_a_usage_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(render.job, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(collect.dask_cluster, "CONNECT_TIMEOUT", "1s")
     store = write_store(tmp_path / "frames.zarr", rows=2)
     assert main([str(store), str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -177,10 +178,13 @@ def test_cli_renders_lists_and_dry_runs(small_store, tmp_path, capsys):
     assert main([str(small_store), "--list"]) == 0
     listing = capsys.readouterr().out
     assert "rank0_gpu1_env1  24    1" in listing and "zed 64x48" in listing
+    assert listing.splitlines()[0].split()[:5] == ["group", "rows", "episodes", "video", "s"]
     assert "complete" in listing
 
     assert main([str(small_store), str(tmp_path), "--dry-run", "--layout", "separate"]) == 0
-    assert "would render" in capsys.readouterr().out
+    planned = capsys.readouterr().out
+    assert "would render" in planned and "frames rendered in" not in planned
+    assert planned.endswith("dry run: 144 frames would be rendered, nothing written\n")
     assert list(tmp_path.iterdir()) == []
 
     assert main([str(small_store), str(tmp_path), "--size", "96x48", "--cameras", "zed"]) == 0
@@ -207,7 +211,8 @@ def test_cli_renders_lists_and_dry_runs(small_store, tmp_path, capsys):
         (["--codec", "h265"], "unknown video codec 'h265'"),
         (["--preset", "fastest"], "libx264 rejects crf=23 preset=fastest"),
         (["--layout", "grd"], "unknown layout 'grd'; choose from behavior, grid, hstack, separate"),
-        (["--workers", "2", "--scheduler", "tcp://x:1"], "pass scheduler or workers, not both"),
+        (["--workers", "2", "--scheduler", "tcp://x:1"], "pass --scheduler or --workers, not both"),
+        (["--overlay-keys", "success"], "python -m render: error: --overlay-keys needs --overlay"),
         (["--bogus"], "unrecognized arguments: --bogus"),
         (
             ["--groups", "rank9_*"],
@@ -220,6 +225,29 @@ def test_cli_usage_errors_are_one_line_and_exit_2(small_store, tmp_path, capsys,
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_odd_sizes_are_rounded_with_a_note_and_dask_stays_quiet(small_store, tmp_path, caplog):
+    with caplog.at_level(logging.INFO):
+        status = main([str(small_store), str(tmp_path), "--size", "99x61", "--workers", "2",
+                       "--groups", "*env0"])  # fmt: skip
+    assert status == 0
+    notes = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert notes == ["size 99x61 is rounded up to 100x62: the videos' yuv420p needs even sides"]
+    assert not [r for r in caplog.records if r.name.startswith("distributed")]
+    assert decode(tmp_path / "behavior_video_rank0_gpu1_env0.mp4").shape[1:3] == (62, 100)
+
+
+@pytest.mark.parametrize(("fit", "kept"), [("pad", "black bars"), ("crop", "no bars"),
+                                           ("stretch", "no bars")])  # fmt: skip
+def test_size_keeps_the_aspect_ratio_unless_told_to_stretch(small_store, tmp_path, fit, kept):
+    report = render_store(small_store, tmp_path, groups="*env0", size=(200, 40), fit=fit)
+    video = decode(report.results[0].path).astype(int)
+    left, middle = video[:, :, :8].mean(), video[:, :, 96:104].mean()
+    if kept == "black bars":  # the picture (wider than tall) is centred, black either side
+        assert left < 3 and middle > 10
+    else:
+        assert left > 10
 
 
 def test_cli_path_errors_exit_2(small_store, tmp_path, capsys):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import inspect
 import json
 import logging
 import threading
@@ -16,6 +15,7 @@ import pytest
 from test_render_helpers import decode, ffmpeg_children, psnr, scene
 
 import render.mp4
+from collect import FrameWriter
 from render import (
     EncodeError,
     RenderOptions,
@@ -25,8 +25,9 @@ from render import (
     render_store,
 )
 from render.compose import BehaviorLayout, Canvas, GridLayout, Tile
-from render.encode import VideoEncoder, check_codec, ffmpeg_command
+from render.encode import EncoderSettings, VideoEncoder, check_codec, ffmpeg_command
 from render.mp4 import Mp4Error, count_frames
+from render.options import OptionError
 from render.reader import prefetch
 
 
@@ -60,6 +61,10 @@ def test_only_output_options_are_in_the_fingerprint_config():
     ("kwargs", "message"),
     [
         ({"size": (0, 5)}, r"size must be two positive integers WxH\. Got 0x5 instead\."),
+        ({"size": (8, 8)}, r"size must be from 16x16 to 8192x8192 pixels\. Got 8x8 instead\."),
+        ({"size": (100000, 100000)}, r"size must be from 16x16 to 8192x8192 pixels"),
+        ({"fit": "wide"}, r"fit must be one of pad, crop, stretch\. Got 'wide' instead\."),
+        ({"overlay_keys": ["success"]}, r"overlay_keys needs overlay"),
         ({"fps": -1}, r"fps must be a positive number\. Got -1 instead\."),
         ({"scale": 0.0}, r"scale must be a positive number\. Got 0\.0 instead\."),
         ({"size": (64, 48), "scale": 2.0}, r"pass size or scale, not both"),
@@ -78,18 +83,29 @@ def test_invalid_options_say_what_and_how(kwargs, message):
     assert len(info.value.args) == 1
 
 
-def test_render_store_takes_exactly_the_options():
-    """The API's keyword arguments and RenderOptions' fields are one list, with one default."""
-    params = inspect.signature(render_store).parameters
-    keyword = {n: p.default for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
-    fields = {f.name: f.default for f in dataclasses.fields(RenderOptions)}
-    assert keyword == fields
+def test_option_errors_name_options_as_the_caller_knows_them():
+    with pytest.raises(OptionError) as info:
+        RenderOptions(size=(64, 48), scale=2.0)
+    assert str(info.value) == "pass size or scale, not both"
+    assert info.value.render(lambda f: f"--{f}") == "pass --size or --scale, not both"
+
+
+def test_render_store_applies_changes_to_the_options(tmp_path):
+    store = tmp_path / "s.zarr"
+    with FrameWriter(store, num_envs=1, fps=10) as writer:
+        for t in range(3):
+            writer.append({"zed": np.full((1, 32, 32, 3), 40 * t, np.uint8)})
+    saved = RenderOptions(size=(64, 64), crf=30)
+    report = render_store(store, tmp_path / "v", saved, fit="crop", dry_run=True)
+    assert [r.size for r in report.results] == [(64, 64)]
+    with pytest.raises(TypeError, match=r"unknown options \['crff'\]; the options are"):
+        render_store(store, tmp_path / "v", crff=30)
 
 
 def test_unknown_codec_is_named():
-    check_codec("libx264")
+    check_codec(EncoderSettings())
     with pytest.raises(UnknownCodecError, match=r"unknown video codec 'x265'.*try libx264") as e:
-        check_codec("x265")
+        check_codec(EncoderSettings(codec="x265"))
     assert len(e.value.args) == 1
 
 
@@ -163,15 +179,23 @@ def test_single_camera_canvas_passes_frames_through():
 
 
 def test_ffmpeg_command_reads_in_order():
-    cmd = ffmpeg_command("o.mp4", 63, 48, fps=15, crf=20, preset="fast", threads=1, size=None)
+    settings = EncoderSettings(crf=20, preset="fast", threads=1)
+    cmd = ffmpeg_command("o.mp4", 63, 48, fps=15, encoder=settings, size=None)
     text = " ".join(cmd[1:])
     assert text.index("-f rawvideo -pix_fmt rgb24 -s 63x48 -r 15.0 -i -") < text.index(
         "-vf pad=64:48"
     )
     assert text.endswith("-c:v libx264 -pix_fmt yuv420p -crf 20 -preset fast -threads 1 "
                          "-movflags +faststart -f mp4 o.mp4")  # fmt: skip
-    resized = ffmpeg_command("o.mp4", 64, 48, fps=15, size=(33, 21))
-    assert "scale=34:22" in resized
+
+    def filters(**fit: str) -> str:
+        command = ffmpeg_command("o.mp4", 64, 48, fps=15, size=(33, 21), **fit)
+        return command[command.index("-vf") + 1]
+
+    assert filters(fit="stretch") == "scale=34:22"
+    assert filters() == filters(fit="pad")  # keep the aspect ratio: pad to the size
+    assert filters(fit="pad").endswith("force_divisible_by=2,pad=34:22:-1:-1")
+    assert filters(fit="crop").endswith("force_original_aspect_ratio=increase,crop=34:22")
 
 
 def test_encoder_writes_atomically_and_checks_the_frame_count(tmp_path):
@@ -207,7 +231,8 @@ def files_under(folder: Path) -> list[Path]:
 
 def test_failure_leaves_nothing_and_says_why(tmp_path):
     failed = pytest.raises(EncodeError, match=r"(?s)ffmpeg .*preset.*command: .*-preset nope")
-    with failed as e, VideoEncoder(tmp_path / "v.mp4", 64, 48, fps=10, preset="nope") as encoder:
+    bad = EncoderSettings(preset="nope")
+    with failed as e, VideoEncoder(tmp_path / "v.mp4", 64, 48, fps=10, encoder=bad) as encoder:
         for _ in range(20):
             encoder.write(frames(2))
     assert len(e.value.args) == 1

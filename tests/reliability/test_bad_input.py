@@ -315,27 +315,40 @@ def not_a_dir(tmp: Path) -> str:
     return str(tmp / "file")
 
 
-RENDER_CLI = {  # (store, out) -> argv; (exit status, message)
-    "--size 0x5": (["--size", "0x5"], 2, "size must be two positive integers WxH. Got 0x5"),
-    "--size 10x": (["--size", "10x"], 2, "size must look like WIDTHxHEIGHT (640x480)"),
-    "--size -3x4": (["--size", "-3x4"], 2, "argument --size: expected one argument"),
-    "--fps -1": (["--fps", "-1"], 2, "fps must be a positive number. Got -1.0 instead."),
-    "--fps 0": (["--fps", "0"], 2, "fps must be a positive number. Got 0.0 instead."),
-    "--fps nan": (["--fps", "nan"], 2, "fps must be a positive number. Got nan instead."),
-    "--fps inf": (["--fps", "inf"], 2, "fps must be a positive number. Got inf instead."),
-    "--scale 0": (["--scale", "0"], 2, "scale must be a positive number"),
-    "--crf 99": (["--crf", "99"], 2, "crf must be an integer from 0 to 63. Got 99"),
+RENDER_CLI = {  # (store, out) -> argv; (exit status, message): every one names its flag
+    "--size 0x5": (["--size", "0x5"], 2, "--size must be two positive integers WxH. Got 0x5"),
+    "--size 10x": (["--size", "10x"], 2, "--size: size must look like WIDTHxHEIGHT (640x480)"),
+    "--size -3x4": (["--size", "-3x4"], 2, "--size must be two positive integers WxH. Got -3x4"),
+    "--size 1x1": (["--size", "1x1"], 2, "--size must be from 16x16 to 8192x8192 pixels. Got 1x1"),
+    "--size 100000x100000": (
+        ["--size", "100000x100000"], 2, "--size must be from 16x16 to 8192x8192 pixels"
+    ),
+    "--scale 0.01": (["--scale", "0.01"], 2, "--scale 0.01 makes"),
+    "--scale 100": (["--scale", "100"], 2, "each side must be from 16 to 8192 pixels"),
+    "--size with --scale": (["--size", "64x64", "--scale", "2"], 2, "pass --size or --scale"),
+    "--fit wide": (["--size", "64x64", "--fit", "wide"], 2, "argument --fit: invalid choice"),
+    "--fps -1": (["--fps", "-1"], 2, "--fps must be a positive number. Got -1.0 instead."),
+    "--fps 0": (["--fps", "0"], 2, "--fps must be a positive number. Got 0.0 instead."),
+    "--fps nan": (["--fps", "nan"], 2, "--fps must be a positive number. Got nan instead."),
+    "--fps inf": (["--fps", "inf"], 2, "--fps must be a positive number. Got inf instead."),
+    "--scale 0": (["--scale", "0"], 2, "--scale must be a positive number"),
+    "--crf 99": (["--crf", "99"], 2, "--crf must be an integer from 0 to 63. Got 99"),
     "--crf abc": (["--crf", "abc"], 2, "argument --crf: invalid int value: 'abc'"),
     "--codec nope (unknown codec)": (["--codec", "nope"], 2, "unknown video codec 'nope'"),
     "--preset fastest": (["--preset", "fastest"], 2, "libx264 rejects crf=23 preset=fastest"),
     "--layout grd": (["--layout", "grd"], 2, "unknown layout 'grd'; choose from"),
-    "--workers 0": (["--workers", "0"], 2, "workers must be a positive integer. Got 0"),
-    "--encoder-threads 0": (["--encoder-threads", "0"], 2, "encoder_threads must be a positive"),
-    "--cameras ,": (["--cameras", ","], 2, "cameras must name at least one camera"),
+    "--workers 0": (["--workers", "0"], 2, "--workers must be a positive integer. Got 0"),
+    "--encoder-threads 0": (
+        ["--encoder-threads", "0"], 2, "--encoder-threads must be a positive integer"
+    ),
+    "--cameras ,": (["--cameras", ","], 2, "--cameras must name at least one camera"),
     "--cameras nope": (["--cameras", "nope"], 1, "has no camera 'nope'; it has zed"),
+    "--overlay-keys without --overlay": (
+        ["--overlay-keys", "success"], 2, "--overlay-keys needs --overlay"
+    ),
     "--groups 'rank9_*'": (["--groups", "rank9_*"], 2, "no group of"),
     "--workers with --scheduler": (
-        ["--workers", "2", "--scheduler", "tcp://x:1"], 2, "pass scheduler or workers, not both"
+        ["--workers", "2", "--scheduler", "tcp://x:1"], 2, "pass --scheduler or --workers"
     ),
     "--scheduler unreachable": (
         ["--scheduler", "tcp://127.0.0.1:1"], 2, "cannot connect to the Dask scheduler"

@@ -3,7 +3,9 @@ renders it with ``python -m render`` and checks it with ``python -m collect.chec
 
 Expected everywhere: a message that names the group and what is wrong, the other groups
 render in full, and both exit statuses say what happened (render: 0 complete, 1 some output
-failed or partial, 2 not a store; check: 0 healthy, 1 damaged, 2 not a store).
+failed, partial or with partial metadata, 2 not a store; check: 0 healthy, 1 damaged or
+partial metadata, 2 not a store). A lost metadata array (reward, an info key) loses no frame:
+the victim's video has every row, marked ``partial metadata`` ("degrade, don't drop").
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ class Damage:
 
     ``status``/``frames``: the victim group's render status and its video's frame count
     (None: no video); ``says``: a fragment both the render and the check print (the check
-    alone when ``render_says`` is False); ``render_exit``/``check_exit``: exit statuses.
+    alone when ``render_says`` is False); ``render_exit``/``check_exit``: exit statuses;
+    ``note``: a fragment of the victim's row in the render's summary table.
     """
 
     harm: Callable[[Path], None]
@@ -92,6 +95,7 @@ class Damage:
     render_exit: int
     check_exit: int
     render_says: bool = True
+    note: str | None = None
 
 
 ROW_DAMAGE = "rows 16:24 unreadable"
@@ -116,11 +120,23 @@ CASES = {
     ),
     "deleted zarr.json of a scalar array (reward)": Damage(
         lambda s: victim(s, "reward", "zarr.json").unlink(),
-        "rendered", ROWS, "array 'reward' is missing (no zarr.json)", 0, 1, render_says=False,
+        "rendered", ROWS, "array 'reward' is missing (no zarr.json)", 1, 1,
+        note="partial metadata: reward missing",
+    ),
+    "garbage bytes in a reward chunk": Damage(
+        lambda s: garbage(victim(s, "reward", "c", "0")),
+        "rendered", ROWS, "array 'reward' rows 0:40 unreadable", 1, 1,
+        note="partial metadata: reward unreadable",
     ),
     "deleted zarr.json of an info array": Damage(
         lambda s: victim(s, "info", "success", "zarr.json").unlink(),
-        "rendered", ROWS, "info array 'success' has no metadata", 0, 1, render_says=False,
+        "rendered", ROWS, "info array 'success' has no metadata", 1, 1,
+        note="partial metadata: info/success missing",
+    ),
+    "deleted episode array": Damage(
+        lambda s: shutil.rmtree(victim(s, "episode")),
+        "rendered", ROWS, "array 'episode' is missing (no zarr.json)", 1, 1,
+        note="partial metadata: episode missing",
     ),
     "deleted zarr.json of a group": Damage(
         lambda s: victim(s, "zarr.json").unlink(),
@@ -170,6 +186,12 @@ def quote(text: str, fragment: str, replace: dict[str, str], width: int = 150) -
     return f"`{line[:width]}{'...' if len(line) > width else ''}`"
 
 
+def row_of(summary: str, group: str) -> str:
+    """A group's row in the render summary table ("" when it has none)."""
+    prefix = f"behavior_video_{group}.mp4"
+    return next((x for x in summary.splitlines() if x.startswith(prefix)), "")
+
+
 def status_of(summary: str, group: str) -> str | None:
     """A group's status in the render summary table (None when it has no row)."""
     for line in summary.splitlines():
@@ -210,6 +232,8 @@ def test_damage_is_reported_and_the_other_groups_render(healthy_store, tmp_path,
         return
     assert videos == dict.fromkeys(HEALTHY, ROWS)
     assert status_of(rendered.out, VICTIM) == damage.status
+    if damage.note is not None:
+        assert damage.note in row_of(rendered.out, VICTIM)
     video = out / f"behavior_video_{VICTIM}.mp4"
     assert (decoded_frames(video) if video.exists() else None) == damage.frames
 
