@@ -13,8 +13,13 @@ A group whose frames are all intact but some per-row metadata array (``step``, `
 still renders every frame of it and marks its video ``partial metadata``. A group with any
 frame problem (camera arrays, group metadata) is ``DAMAGED``.
 
-Exit status: 0 when every group is healthy, 1 when some group is damaged (frames or
-metadata: the report says which), 2 when the path is
+A group whose data is intact but whose run did not finish is ``UNFINISHED`` (its writer's
+status is ``recording``, ``interrupted`` or ``failed``) or ``EMPTY`` (no row was ever
+committed, e.g. a run that failed before its first step): it renders, but it is not the whole
+run.
+
+Exit status: 0 when every group is healthy and finished, 1 when some group is damaged (frames
+or metadata), unfinished or empty (the report says which), 2 when the path is
 not a readable frame store (missing, not zarr, another kind of zarr group, unreadable root
 metadata, unknown format version) or the command line is wrong (a ``--groups`` glob that
 matches none of the store's groups included). When only the root's metadata is unreadable the
@@ -65,14 +70,23 @@ class GroupHealth:
 
     @property
     def healthy(self) -> bool:
+        """Nothing stored is damaged (the run may still be unfinished)."""
         return not self.problems
 
     @property
+    def finished(self) -> bool:
+        """The writer closed the group normally, with at least one row."""
+        return self.status == "complete" and bool(self.rows)
+
+    @property
     def state(self) -> str:
-        """``ok``, ``partial metadata`` (every frame intact) or ``damaged``."""
-        if self.healthy:
+        """``ok``, ``empty`` or ``unfinished`` (intact, but not a whole run), ``partial
+        metadata`` (every frame intact) or ``damaged``."""
+        if not self.healthy:
+            return "damaged" if self.frames_damaged else "partial metadata"
+        if self.finished:
             return "ok"
-        return "damaged" if self.frames_damaged else "partial metadata"
+        return "empty" if self.rows == 0 else "unfinished"
 
     def add(self, path: str | None, problems: list[str]) -> None:
         """Record ``problems`` of the array at ``path`` (None: of the group itself)."""
@@ -93,6 +107,8 @@ class GroupHealth:
         count = f"{n} problem{'s' if n > 1 else ''}"
         health = {
             "ok": "ok",
+            "empty": f"EMPTY (no row committed; writer status {self.status})",
+            "unfinished": f"UNFINISHED (writer status {self.status}; every row stored intact)",
             "damaged": f"DAMAGED ({count})",
             "partial metadata": f"PARTIAL METADATA ({', '.join(self.partial_metadata)}; "
             "every frame intact)",
@@ -114,10 +130,10 @@ class StoreHealth:
 
     @property
     def exit_status(self) -> int:
-        """0 all groups healthy, 1 some damaged, 2 not a readable store."""
+        """0 all groups healthy and finished, 1 some not, 2 not a readable store."""
         if self.error is not None:
             return 2
-        return 1 if self.damaged else 0
+        return 0 if all(g.state == "ok" for g in self.groups) else 1
 
     def report(self) -> str:
         """A line per group with its problems indented below it, then a tally (not ``error``)."""
@@ -125,10 +141,14 @@ class StoreHealth:
         for group in self.groups:
             lines.append(group.line())
             lines += [f"    {problem}" for problem in group.problems]
-        ok = len(self.groups) - len(self.damaged)
-        partial = sum(g.state == "partial metadata" for g in self.groups)
-        tally = f"{len(self.groups)} groups: {ok} ok, {len(self.damaged) - partial} damaged"
-        lines.append(tally + (f", {partial} partial metadata (frames intact)" if partial else ""))
+        states = [g.state for g in self.groups]
+        tally = f"{len(self.groups)} groups: {states.count('ok')} ok, "
+        tally += f"{states.count('damaged')} damaged"
+        for state, note in (("partial metadata", " (frames intact)"), ("unfinished", ""),
+                            ("empty", "")):  # fmt: skip
+            if state in states:
+                tally += f", {states.count(state)} {state}{note}"
+        lines.append(tally)
         return "\n".join(lines)
 
 

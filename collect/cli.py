@@ -1,7 +1,8 @@
 """``python -m collect CONFIG.yaml [key=value ...]``: run an evaluation and record every env.
 
 Exit status: 0 when every worker finished and (if asked) every video rendered; 1 when a
-worker or the render failed; 2 for a bad config or command line.
+worker or the render failed; 2 for a bad config or command line; 130 on Ctrl-C (every row
+recorded so far is kept, its groups marked ``interrupted``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from .dask_cluster import quiet_dask_logs
 from .placement import PlacementError
 
 __all__ = ["OneLineErrorParser", "main"]
+
+PROG = "python -m collect"
 
 EPILOG = """examples:
   python -m collect configs/demo.yaml
@@ -37,7 +40,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
-        prog="python -m collect",
+        prog=PROG,
         description="Run an RLinf-style evaluation on Dask env workers and record one frame "
         "group per env (save_frames), then render one MP4 per env (save_video).",
         epilog=EPILOG,
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, PlacementError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     except Exception as e:  # a worker or the render failed: one line, traceback with -v
         logging.getLogger(__name__).debug("eval failed", exc_info=True)
         print(f"error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)

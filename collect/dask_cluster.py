@@ -24,7 +24,9 @@ __all__ = [
     "dask_client",
     "follow_events",
     "quiet_dask_logs",
+    "request_stop",
     "send_event",
+    "stop_requested",
 ]
 
 CONNECT_TIMEOUT = "20s"
@@ -70,9 +72,14 @@ def dask_client(scheduler: str | None, workers: int, *, processes: bool) -> Iter
         processes=processes,
         dashboard_address=None,
         silence_logs=logging.CRITICAL,
+        **({"preload": [__name__]} if processes else {}),  # dask_setup: Ctrl-C is the driver's
     )
-    with cluster, Client(cluster) as client:
-        yield client
+    try:
+        with cluster, Client(cluster) as client:
+            yield client
+    except BaseException:
+        quiet_dask_logs(logging.ERROR)  # a teardown after an error or Ctrl-C says nothing more
+        raise
 
 
 def send_event(topic: str, payload: Any) -> None:
@@ -94,3 +101,32 @@ def follow_events(
         yield
     finally:
         client.unsubscribe_topic(topic)
+
+
+def request_stop(client: Any, name: str) -> None:
+    """Ask the tasks that poll :func:`stop_requested` with ``name`` to stop."""
+    from distributed import Event
+
+    Event(name, client=client).set()
+
+
+def stop_requested(name: str) -> bool:
+    """From a task: whether the driver called :func:`request_stop` (False outside a worker)."""
+    from distributed import Event, get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return Event(name).is_set()
+
+
+def dask_setup(worker: Any) -> None:
+    """Preloaded into the processes of :func:`dask_client`'s local clusters: a Ctrl-C in the
+    terminal reaches the whole process group, and only the driver should act on it (it asks
+    the tasks to stop and closes the cluster); a worker process would die with a traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

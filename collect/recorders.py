@@ -38,7 +38,12 @@ log = logging.getLogger(__name__)
 
 
 class Recorder(Protocol):
-    """Receives every step of one env worker (:class:`FrameWriter` is one)."""
+    """Receives every step of one env worker (:class:`FrameWriter` is one); a context manager
+    that closes it (``with recorder:``; FrameWriter records how the block ended)."""
+
+    def __enter__(self) -> Recorder: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
     def append(
         self,
@@ -52,7 +57,20 @@ class Recorder(Protocol):
     def close(self) -> None: ...
 
 
-class NoRecording:
+class _Closing:
+    """``with recorder:`` closes it, however the block ends."""
+
+    def __enter__(self) -> _Closing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class NoRecording(_Closing):
     """Records nothing (``save_frames`` and ``save_video`` both off)."""
 
     def append(self, obs: Any, *args: Any, **kwargs: Any) -> None:
@@ -62,7 +80,7 @@ class NoRecording:
         pass
 
 
-class InlineVideos:
+class InlineVideos(_Closing):
     """The seed's behaviour: one libx264 writer per env, encoding on the calling thread.
 
     Each env's cameras are placed side by side (padded to the tallest) in one video,

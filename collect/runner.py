@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import time
 import uuid
 from collections.abc import Mapping
@@ -21,15 +22,22 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from .config import num_devices, to_container
-from .dask_cluster import dask_client, follow_events, send_event
+from .config import ConfigError, num_devices, to_container
+from .dask_cluster import dask_client, follow_events, request_stop, send_event, stop_requested
 from .placement import EnvWorker, plan_env_workers
 from .recorders import recorder_from_video_cfg
+from .store import StoreFormatError, open_store
 
 __all__ = ["EnvResult", "EvalSummary", "WorkerResult", "run_eval", "run_worker"]
 
 log = logging.getLogger(__name__)
-PROGRESS_EVERY = 10  # steps between progress messages from a worker
+PROGRESS_EVERY = 10  # steps between progress messages (and stop checks) from a worker
+STOP_SECONDS = 30.0  # how long Ctrl-C waits for the workers to close their recorders
+
+
+class StopRequested(KeyboardInterrupt):
+    """Raised in a worker when the driver was interrupted: its recorder marks the groups
+    ``interrupted`` as for a Ctrl-C in the worker itself."""
 
 
 @dataclass
@@ -146,27 +154,38 @@ def run_worker(worker: EnvWorker, cfg: dict[str, Any], progress: str | None = No
     )
     tracker = _EpisodeTracker(worker)
     steps = eval_cfg["max_episode_steps"]
+    # Leaving the block by an exception marks the groups failed (interrupted on Ctrl-C or
+    # StopRequested).
     try:
-        policy = make_policy(env_cfg["policy"], env)
-        for epoch in range(eval_cfg["rollout_epoch"]):
-            obs = env.reset(seed=seed + epoch)
-            for step in range(steps):
-                obs, reward, terminated, truncated, info = env.step(policy(obs))
-                if step == steps - 1:
-                    truncated = np.asarray(truncated) | ~np.asarray(terminated)
-                recorder.append(obs, reward, terminated, truncated, info)
-                tracker.update(np.asarray(reward), np.asarray(terminated | truncated), info)
-                done_steps = epoch * steps + step + 1
-                reporting = done_steps % PROGRESS_EVERY == 0 or step == steps - 1
-                if progress is not None and reporting:
-                    send_event(progress, (worker.rank, done_steps))
-    finally:
-        recorder.close()
-        env.close()
+        with contextlib.ExitStack() as stack:
+            stack.callback(env.close)
+            stack.enter_context(recorder)
+            policy = make_policy(env_cfg["policy"], env)
+            for epoch in range(eval_cfg["rollout_epoch"]):
+                obs = env.reset(seed=seed + epoch)
+                for step in range(steps):
+                    obs, reward, terminated, truncated, info = env.step(policy(obs))
+                    if step == steps - 1:
+                        truncated = np.asarray(truncated) | ~np.asarray(terminated)
+                    recorder.append(obs, reward, terminated, truncated, info)
+                    tracker.update(np.asarray(reward), np.asarray(terminated | truncated), info)
+                    done_steps = epoch * steps + step + 1
+                    reporting = done_steps % PROGRESS_EVERY == 0 or step == steps - 1
+                    if progress is not None and reporting:
+                        _report(progress, worker.rank, done_steps)
+    except StopRequested:
+        log.info("rank %d: stopped: the run was interrupted", worker.rank)
     stats = getattr(recorder, "stats", None)
     return WorkerResult(
         worker, tracker.results, time.perf_counter() - t0, asdict(stats) if stats else {}
     )
+
+
+def _report(progress: str, rank: int, done_steps: int) -> None:
+    """Tell the driver how far this worker is; :class:`StopRequested` if it asked to stop."""
+    send_event(progress, (rank, done_steps))
+    if stop_requested(f"{progress}-stop"):
+        raise StopRequested
 
 
 def _follow_progress(
@@ -203,6 +222,8 @@ def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = Non
         num_devices(cfg),
     )
     video = cfg.env.eval.video_cfg
+    if video.save_frames:
+        _prepare_store(Path(video.frames_path), overwrite=bool(video.overwrite))
     plain = to_container(cfg)
     with contextlib.ExitStack() as stack:
         if client is None:  # a LocalCluster of one process per env worker, or the scheduler
@@ -214,8 +235,12 @@ def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = Non
             for w in workers
         ]
         total = cfg.env.eval.max_episode_steps * cfg.env.eval.rollout_epoch
-        _follow_progress(client, futures, topic, workers, total)
-        results = client.gather(futures)
+        try:
+            _follow_progress(client, futures, topic, workers, total)
+            results = client.gather(futures)
+        except KeyboardInterrupt:
+            _stop_workers(client, futures, f"{topic}-stop")
+            raise
         summary = EvalSummary(
             workers=results,
             frames_path=Path(video.frames_path) if video.save_frames else None,
@@ -228,12 +253,22 @@ def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = Non
         return summary
 
 
+def _stop_workers(client: Any, futures: list[Any], stop: str) -> None:
+    """Ctrl-C: ask every worker to stop at its next progress step and close its recorder
+    (groups ``interrupted``); wait :data:`STOP_SECONDS` at most (a second Ctrl-C: none)."""
+    from distributed import wait
+
+    with contextlib.suppress(KeyboardInterrupt, TimeoutError, Exception):
+        request_stop(client, stop)
+        wait(futures, timeout=STOP_SECONDS)
+
+
 def _render_after_rollouts(summary: EvalSummary, cfg: DictConfig, client: Any) -> None:
     """Render one MP4 per env group from the store (the offline renderer, run right away)."""
     from render import render_store
 
     video = cfg.env.eval.video_cfg
-    options = OmegaConf.to_container(video.get("render", {}))
+    options = _render_options(video)
     report = render_store(
         video.frames_path,
         video.video_base_dir,
@@ -244,3 +279,39 @@ def _render_after_rollouts(summary: EvalSummary, cfg: DictConfig, client: Any) -
     log.info("render after rollouts:\n%s", report.summary())
     summary.videos = sorted(Path(p) for p in report.outputs)
     summary.render_ok = report.ok
+
+
+def _prepare_store(path: Path, *, overwrite: bool) -> None:
+    """Before any worker starts: a store already at ``path`` holds another run, which is
+    replaced as a whole with ``overwrite`` and refused without (one store, one run: groups
+    of two runs side by side would render as one)."""
+    if not path.exists():
+        return
+    key = "env.eval.video_cfg.frames_path"
+    try:
+        groups = open_store(path).group_names()
+    except (StoreFormatError, OSError) as e:
+        raise ConfigError(
+            f"{key}: {str(path)!r} exists and is not an evalframes frame store ({e}); "
+            "choose another path"
+        ) from None
+    if not groups:
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"{key}: {str(path)!r} already holds a run ({len(groups)} env groups); set "
+            "env.eval.video_cfg.overwrite=true to replace it, or choose another frames_path"
+        )
+    log.warning("replacing the previous run in %s (%d env groups)", path, len(groups))
+    shutil.rmtree(path)
+
+
+def _render_options(video: DictConfig) -> dict[str, Any]:
+    """``video_cfg.render``, with RLinf's ``info_on_video`` (the overlay) and
+    ``extra_info_on_video`` (the info keys it shows) where ``render`` does not say."""
+    options = OmegaConf.to_container(video.get("render", {}))
+    options.setdefault("overlay", bool(video.get("info_on_video", False)))
+    extra = list(video.get("extra_info_on_video") or [])
+    if options["overlay"] and extra:
+        options.setdefault("overlay_keys", extra)
+    return options

@@ -164,7 +164,7 @@ class FrameWriter:
 
     stats: WriterStats
     closed: bool
-    _interrupted: bool = False
+    _end_status: str = "complete"  # what close() records in the groups
     _ring: FrameRing | None = None
 
     def __init__(
@@ -252,9 +252,11 @@ class FrameWriter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        # An exception (or SIGTERM's SystemExit) ended the rollout early: every row appended
-        # is still written, and the groups say "interrupted" rather than "complete".
-        self._interrupted = exc_type is not None
+        # Leaving early still writes every row appended. Ctrl-C or SIGTERM (SystemExit) mark
+        # the groups "interrupted"; any other exception "failed": the run itself went wrong.
+        if exc_type is not None:
+            stopped = issubclass(exc_type, (KeyboardInterrupt, SystemExit))
+            self._end_status = "interrupted" if stopped else "failed"
         self.close()
 
     def __repr__(self) -> str:
@@ -338,16 +340,15 @@ class FrameWriter:
         """Write every row, trim the arrays to the committed rows, mark the groups complete.
 
         If a write failed or the writer process died, the groups keep every committed row
-        (marked ``failed``) and :class:`WriterError` is raised. Leaving a ``with`` block by an
-        exception marks them ``interrupted``.
+        (marked ``failed``) and :class:`WriterError` is raised. Leaving a ``with`` block by
+        Ctrl-C or SIGTERM marks them ``interrupted``, by any other exception ``failed``.
         """
         if self.closed:
             return
         self.closed = True
         _OPEN_WRITERS.discard(self)
-        status = "interrupted" if self._interrupted else "complete"
         try:
-            _, counters = self._process.request((CLOSE, status), CLOSED)
+            _, counters = self._process.request((CLOSE, self._end_status), CLOSED)
         finally:
             if self._ring is not None:
                 self._ring.close()

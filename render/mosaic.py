@@ -6,7 +6,10 @@ order, each cell labelled ``rank{r} gpu{g} env{e}``. The video is as long as the
 group; a group that ends earlier holds its last frame. Each cell shows the group's picture as
 the per-env video does (the layout's first canvas: with ``separate``, the first camera),
 scaled once, straight to the cell's size. Cells are as large as the largest per-env video,
-shrunk until the mosaic fits in :data:`MAX_SIZE`.
+shrunk until the mosaic fits in :data:`MAX_SIZE`. With ``--overlay`` each cell gets the
+overlay its per-env video has (:func:`render.plan.group_overlay`: the same bands, outcome
+border and info keys, drawn at the cell's size so the text stays readable), and the label
+moves just below the cell's top band, where it hides none of the overlay's text.
 
 A :class:`MosaicPlan` is a :class:`~render.plan.VideoPlan` like any other: it has a sidecar,
 is skipped when up to date, and can be cut into segments (:mod:`render.segments`).
@@ -18,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +30,19 @@ from collect.store import FrameStore, GroupReader, StoreFormatError
 
 from .compose import Canvas
 from .encode import output_size
+from .episodes import read_episodes
+from .metadata import as_metadata
 from .options import RenderOptions
-from .overlay import MIN_FONT, font, text_sprite
-from .plan import Pictures, VideoPlan, digest, scaled_size, selected_cameras
+from .overlay import MIN_FONT, Overlay, font, text_sprite
+from .plan import (
+    Pictures,
+    VideoPlan,
+    digest,
+    group_outcome_rule,
+    group_overlay,
+    scaled_size,
+    selected_cameras,
+)
 from .reader import RowBlock, open_group
 
 __all__ = ["MAX_SIZE", "Cell", "MosaicPlan", "plan_mosaic"]
@@ -44,7 +57,8 @@ GAP = 2  # black pixels between cells
 
 @dataclass(frozen=True)
 class Cell:
-    """One group's place in the mosaic: its picture fitted to the cell, and its label."""
+    """One group's place in the mosaic: its picture fitted to the cell, its label, and the
+    overlay drawn on it (``None`` without ``--overlay``)."""
 
     group: str
     rows: int  # the group's rows; later mosaic rows hold its last frame
@@ -52,6 +66,12 @@ class Cell:
     top: int
     left: int
     label: str
+    overlay: Overlay | None = None
+
+    @property
+    def label_top(self) -> int:
+        """Pixel row of the label in the cell: under the overlay's top band, if any."""
+        return 0 if self.overlay is None else self.overlay.bands[0].bottom
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +105,7 @@ class MosaicPlan(VideoPlan):
                     cell.left : cell.left + cell.canvas.width,
                 ]
                 _fill_cell(region, cell, groups[cell.group], start, held)
-                _paste_label(region, *labels[cell.group])
+                _paste_label(region[:, cell.label_top :], *labels[cell.group])
             yield RowBlock(start, stop, None), picture
 
 
@@ -103,13 +123,15 @@ def _fill_cell(
 
 
 def _read(cell: Cell, group: GroupReader, start: int, stop: int) -> np.ndarray:
-    """The group's rows composed at the cell's size; black where they cannot be read."""
+    """The group's rows composed at the cell's size, overlay drawn; black where they cannot be
+    read (no overlay there: the per-env video skips those rows)."""
     try:
         frames = {c: group.frames(c, start, stop) for c in cell.canvas.cameras}
     except StoreFormatError as e:
         log.warning("mosaic: %s rows %d:%d unreadable, shown black: %s", cell.group, start, stop, e)
         return np.zeros((stop - start, cell.canvas.height, cell.canvas.width, 3), np.uint8)
-    return cell.canvas.compose(frames)
+    picture = cell.canvas.compose(frames)
+    return picture if cell.overlay is None else cell.overlay(start, picture)
 
 
 def _paste_label(region: np.ndarray, add: np.ndarray, keep: np.ndarray) -> None:
@@ -132,17 +154,19 @@ def plan_mosaic(
     rows = math.ceil(len(groups) / columns)
     cell_w, cell_h = _cell_size(pictures, options, columns, rows)
     font_size = max(MIN_FONT, round(cell_h * LABEL_FRACTION))
-    cells = tuple(
-        Cell(
+    cells = []
+    for i, (group, picture) in enumerate(zip(groups, pictures, strict=True)):
+        canvas = picture.fitted(cell_h, cell_w)
+        cell = Cell(
             group=group.name,
             rows=group.rows,
-            canvas=picture.fitted(cell_h, cell_w),
+            canvas=canvas,
             top=(i // columns) * (cell_h + GAP),
             left=(i % columns) * (cell_w + GAP),
             label=_label(group, font_size, cell_w),
+            overlay=_cell_overlay(store, group, canvas, options),
         )
-        for i, (group, picture) in enumerate(zip(groups, pictures, strict=True))
-    )
+        cells.append(cell)
     width = columns * (cell_w + GAP) - GAP
     height = rows * (cell_h + GAP) - GAP
     length = max(group.rows for group in groups)
@@ -151,9 +175,11 @@ def plan_mosaic(
         "store": store.attrs.get("created"),
         "groups": [group.attrs for group in groups],
         "options": options.output_config(),
-        "cells": [asdict(cell) for cell in cells],
+        "cells": [asdict(replace(cell, overlay=None)) for cell in cells],
         "fps": fps,
     }
+    if options.overlay:  # the outcomes the overlays draw, as for a per-env video
+        identity["outcomes"] = {c.group: _outcomes(c.overlay) for c in cells if c.overlay}
     return MosaicPlan(
         store=store.path.resolve(),
         group="mosaic",
@@ -163,11 +189,30 @@ def plan_mosaic(
         size=None,
         options=options,
         fingerprint=digest(identity),
-        cells=cells,
+        cells=tuple(cells),
         width=width,
         height=height,
         font_size=font_size,
     )
+
+
+def _cell_overlay(
+    store: FrameStore, group: GroupReader, canvas: Canvas, options: RenderOptions
+) -> Overlay | None:
+    """The overlay of the group's per-env video, planned for the cell's canvas (from what is
+    left of its metadata, as the per-env video's)."""
+    if not options.overlay:
+        return None
+    meta = as_metadata(group)
+    rule = group_outcome_rule(store, meta, options)
+    return group_overlay(meta, read_episodes(meta, rule), canvas, options, rule)
+
+
+def _outcomes(overlay: Overlay) -> list[tuple[int, int]]:
+    """``(first row, outcome code)`` wherever the drawn outcome changes (for the fingerprint)."""
+    codes = np.asarray(overlay.columns["outcome"])
+    changes = np.flatnonzero(np.diff(codes, prepend=-1))
+    return [(int(row), int(codes[row])) for row in changes]
 
 
 def _cell_size(

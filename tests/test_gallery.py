@@ -3,13 +3,15 @@
 The browser is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``: JSON
 messages ending in NUL on file descriptors 3 and 4), so no websocket library, driver or
 network port is needed: open ``file://.../index.html``, wait until every ``<video>`` has
-loaded its metadata, read the durations, use the filter, take a screenshot.
+loaded its metadata, read the durations, use the filter, take a screenshot; open it again with
+a filter in the URL and read the run summary and the env sections off the page.
 """
 
 from __future__ import annotations
 
 import base64
 import fcntl
+import hashlib
 import json
 import os
 import select
@@ -21,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 from PIL import Image
 from test_render_helpers import write_episode_store
 
 from render import render_store
-from render.gallery import POSTER_DIR
+from render.gallery import POSTER_DIR, Card, render_page
 
 FPS = 10
 CAMERAS = {"zed": (96, 128), "left_realsense": (48, 48), "right_realsense": (48, 48)}
@@ -40,6 +43,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 VIEWPORT = (1280, 1000)
+RUN_CONFIG = {"env": {"env_type": "synthetic_demo", "num_envs": 2}, "seed": 7}
 
 
 class Chromium:
@@ -155,6 +159,7 @@ def gallery(tmp_path_factory):
         cameras=CAMERAS,
         fps=FPS,
     )
+    zarr.open_group(str(store), mode="r+").attrs["config"] = RUN_CONFIG
     report = render_store(
         store, root / "videos", overlay=True, split_episodes=True, mosaic=True, gallery=True
     )
@@ -201,3 +206,84 @@ def test_gallery_opens_offline_in_chromium(gallery, tmp_path):
     assert pixels.std() > 20, "the screenshot is blank"
     # the posters show: many distinct colours, not just page background and text
     assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 2000
+
+
+# the page after a navigation: resolves to its URL once it has loaded
+PAGE_LOADED = """
+new Promise(loaded => document.readyState === "complete" ? loaded()
+                     : addEventListener("load", () => loaded())).then(() => location.href)
+"""
+
+
+def open_page(browser: Chromium, url: str) -> None:
+    """Open ``url`` as a new document (from about:blank) and wait until it has loaded."""
+    for target in ("about:blank", url):
+        browser.page("Page.navigate", url=target)
+        deadline = time.monotonic() + browser.timeout
+        while browser.evaluate(PAGE_LOADED) != target:  # the old document may answer first
+            assert time.monotonic() < deadline, f"{target} did not load"
+            time.sleep(0.05)
+
+
+SUMMARY = """Object.fromEntries([...document.querySelectorAll('#summary dd')]
+  .map(dd => [dd.dataset.field, dd.textContent]))"""
+# [[group, cards in it, visible cards], ...] for the visible env sections
+SECTIONS = """[...document.querySelectorAll('#grid section.env')].filter(s => !s.hidden)
+  .map(s => [s.dataset.group, s.querySelectorAll('.card').length,
+             [...s.querySelectorAll('.card')].filter(c => !c.hidden).length])"""
+
+
+def test_gallery_opens_with_the_run_summary_groups_by_env_and_keeps_the_view_in_the_url(
+    gallery, tmp_path
+):
+    out, _ = gallery
+    page = (out / "index.html").as_uri()
+    canonical = json.dumps(RUN_CONFIG, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    browser = Chromium(tmp_path / "profile")
+    try:
+        open_page(browser, page)
+        summary = browser.evaluate(SUMMARY)
+        # env0: success, failure, partial; env1: failure, partial (info/success on termination)
+        assert summary["success rate"] == "1/3 (33%), 2 unknown"
+        assert summary["envs"] == "2" and summary["episodes"] == "5 (2 partial)"
+        assert summary["config"] == f"{digest}, env synthetic_demo"
+        assert summary["date"].endswith(" UTC")
+        legend = browser.evaluate("document.getElementById('legend').textContent")
+        assert all(word in legend for word in ("success", "failure", "unknown", "neutral"))
+        assert browser.evaluate(SECTIONS) == [["rank0_gpu0_env0", 3, 3], ["rank0_gpu0_env1", 2, 2]]
+
+        # a filter in the URL is restored when the page is opened
+        open_page(browser, f"{page}#filter=success")
+        assert browser.evaluate("document.getElementById('filter').value") == "success"
+        assert browser.evaluate(VISIBLE_CARDS) == 1
+        assert browser.evaluate(SECTIONS) == [["rank0_gpu0_env0", 3, 1]]  # env1 has none
+
+        # choosing a sort writes the view into the URL; opening that URL restores both
+        browser.evaluate("document.getElementById('sort').value = 'return-desc'")
+        browser.evaluate("document.getElementById('sort').dispatchEvent(new Event('change'))")
+        url = browser.evaluate("location.href")
+        assert url.endswith("#filter=success&sort=return-desc")
+        open_page(browser, url.replace("filter=success", "filter=partial"))
+        assert browser.evaluate("document.getElementById('sort').value") == "return-desc"
+        assert browser.evaluate(SECTIONS) == [["rank0_gpu0_env0", 3, 1], ["rank0_gpu0_env1", 2, 1]]
+    finally:
+        browser.close()
+
+
+def test_gallery_escapes_what_comes_from_the_store():
+    card = Card(
+        group="rank0_gpu0_env0",
+        name='<img src=x onerror="alert(1)">.mp4',
+        src="x.mp4",
+        poster=None,
+        verdict="unknown",
+        partial=False,
+        mean_return="",
+        rate="",
+        facts=(("note", "<script>alert(1)</script>"),),
+    )
+    page = render_page("<b>run</b>", [card], {"config": {"a": "</dd>"}, "overall": {}})
+    assert "<img src=x" not in page and "<script>alert" not in page and "<b>run" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'data-field="success rate">unknown<' in page  # no outcome known

@@ -100,7 +100,7 @@ def test_overlay_keys_must_be_stored(episode_store, tmp_path, capsys):
     )
     assert code == 1
     assert "has no info key 'gripper'; it has success" in capsys.readouterr().out
-    with pytest.raises(ValueError, match=r"overlay_keys needs overlay=True \(--overlay\)"):
+    with pytest.raises(ValueError, match=r"^overlay_keys needs overlay$"):
         RenderOptions(overlay_keys=["success"])
 
 
@@ -207,3 +207,28 @@ def test_mosaic_tiles_every_env_and_holds_the_ones_that_ended(tmp_path):
     assert mosaic[:, -cell[0] // 2 :, -cell[1] // 2 :].max() < 20  # the 4th cell is empty
     again = render_store(store, tmp_path / "out", mosaic=True)
     assert {r.status for r in again.results} == {"up to date"}
+
+
+def test_mosaic_cells_get_the_overlay_of_their_per_env_video(episode_store, tmp_path):
+    plain = render_store(episode_store, tmp_path / "plain", mosaic=True, crf=18)
+    drawn = render_store(episode_store, tmp_path / "drawn", mosaic=True, crf=18, overlay=True)
+    assert plain.ok and drawn.ok, drawn.summary()
+    without, mosaic = decode(plain.outputs[-1]), decode(drawn.outputs[-1])
+    assert mosaic.shape == without.shape == (30, 128, 2 * 128 + 2, 3)  # two 128x128 cells
+    for i, per_env in enumerate(decode(p) for p in drawn.outputs[:-1]):
+        cell = np.s_[:, :, i * 130 : i * 130 + 128]
+        tile, bare = mosaic[cell], without[cell]
+        # the bands (the top one up to where the moved label starts) are the per-env video's
+        for band in (np.s_[:, :14], np.s_[:, -14:]):
+            assert psnr(tile[band], per_env[band]) >= 35
+            assert np.abs(tile[band].astype(int) - bare[band].astype(int)).mean() > 25
+        centre = np.s_[:, 55:100, 32:96]  # below the label, above the bottom band
+        assert psnr(tile[centre], bare[centre]) >= 38  # the scene is left as it was
+        assert psnr(tile[centre], per_env[centre]) >= 38
+        label = np.s_[:, 32:44, 4:40]  # moved from the top-left corner to below the top band
+        assert np.abs(tile[label].astype(int) - per_env[label].astype(int)).mean() > 25
+    # the outcome border: env0's success on its last row (11), env1's failure on row 19
+    assert_colour(left_edge(mosaic[11:12]), (40, 200, 40))
+    assert_colour(left_edge(mosaic[19:20, :, 130:]), (220, 40, 40))
+    assert not is_colour(left_edge(mosaic[10:11]), (40, 200, 40))
+    assert not is_colour(left_edge(without[11:12]), (40, 200, 40))

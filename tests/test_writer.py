@@ -293,14 +293,17 @@ def test_root_attributes_record_the_run(tmp_path):
     assert store.video_prefix == "my_video" and store.fps == 7.0
 
 
-def test_an_exception_in_the_with_block_keeps_rows_and_marks_interrupted(tmp_path):
+@pytest.mark.parametrize(
+    ("error", "status"), [(KeyError, "failed"), (KeyboardInterrupt, "interrupted")]
+)
+def test_leaving_the_with_block_by_an_exception_keeps_rows_and_says_why(tmp_path, error, status):
     path = tmp_path / "s.zarr"
-    with pytest.raises(KeyError), FrameWriter(path, num_envs=2) as writer:
+    with pytest.raises(error), FrameWriter(path, num_envs=2) as writer:
         for step in range(5):
             writer.append(pattern_batch(0, 2, step))
-        raise KeyError("the env crashed")
+        raise error("the env crashed")
     for group in open_store(path).groups():
-        assert group.rows == 5 and group.status == "interrupted"
+        assert group.rows == 5 and group.status == status
         assert_group_matches(group, rank=0, env=group.env)
 
 

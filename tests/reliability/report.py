@@ -137,7 +137,8 @@ def markdown(observations: list[Observation], seconds: float) -> str:
         "`RELIABILITY_TRIALS=N` sets the number of kill trials (default 20).",
         "",
         "The store's health can be checked at any time without rendering: "
-        "`python -m collect.check STORE` (exit status 0 healthy, 1 damaged, 2 not a store).",
+        "`python -m collect.check STORE` (exit status 0 healthy and finished, 1 damaged, partial "
+        "metadata, unfinished or empty, 2 not a store).",
         "",
         "## Figures",
         "",
