@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -66,14 +67,16 @@ def dask_client(scheduler: str | None, workers: int, *, processes: bool) -> Iter
         with connect(scheduler) as client:
             yield client
         return
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=processes,
-        dashboard_address=None,
-        silence_logs=logging.CRITICAL,
-        **({"preload": [__name__]} if processes else {}),  # dask_setup: Ctrl-C is the driver's
-    )
+    with warnings.catch_warnings():  # another cluster on this host holds the HTTP port
+        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+            **({"preload": [__name__]} if processes else {}),  # dask_setup: Ctrl-C: the driver's
+        )
     try:
         with cluster, Client(cluster) as client:
             yield client

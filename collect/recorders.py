@@ -150,8 +150,11 @@ def recorder_from_video_cfg(
     num_envs: int,
     first_global_env: int | None = None,
     config: Mapping[str, Any] | None = None,
+    first_env: int = 0,
+    num_envs_in_worker: int | None = None,
 ) -> Recorder:
-    """The recorder an RLinf env worker should use for its ``env.eval.video_cfg``."""
+    """The recorder an RLinf env worker should use for its ``env.eval.video_cfg``
+    (``first_env``, ``num_envs_in_worker``: see :class:`FrameWriter`)."""
     save_frames = bool(video_cfg.get("save_frames", False))
     save_video = bool(video_cfg.get("save_video", False))
     fps = float(video_cfg.get("fps", 30))
@@ -170,6 +173,8 @@ def recorder_from_video_cfg(
             max_buffer_mb=float(video_cfg.get("max_buffer_mb", 512)),
             priority=str(video_cfg.get("writer_priority", "idle")),
             defer_mb=float(video_cfg.get("defer_mb", 2048)),
+            first_env=first_env,
+            num_envs_in_worker=num_envs_in_worker,
             global_env_offset=first_global_env,
             video_prefix=prefix,
             config=config,

@@ -148,7 +148,13 @@ class FrameWriter:
             (what a crash of the whole machine can lose).
         max_buffer_mb: cap on frame memory (ring plus the writer process's chunk buffer);
             ``append`` blocks when the ring is full.
-        global_env_offset: global index of env 0 of this worker (default ``rank * num_envs``).
+        first_env: index of this writer's first env in its worker, which names its groups
+            (``..._env{first_env + e}``): RLinf's pipeline stage ``s`` of ``num_envs`` envs
+            starts at ``s * num_envs``. Default 0.
+        num_envs_in_worker: envs of the whole worker, all stages (default ``first_env +
+            num_envs``).
+        global_env_offset: global index of this writer's first env (default ``rank *
+            num_envs_in_worker + first_env``).
         video_prefix, config: recorded in the root attributes when this writer creates them.
         overwrite: replace this worker's existing groups instead of raising.
         threads: threads of the writer process compressing and writing envs in parallel.
@@ -181,6 +187,8 @@ class FrameWriter:
         shard_frames: int | None = None,
         flush_interval: float = 2.0,
         max_buffer_mb: float = 512.0,
+        first_env: int = 0,
+        num_envs_in_worker: int | None = None,
         global_env_offset: int | None = None,
         video_prefix: str = fmt.DEFAULT_VIDEO_PREFIX,
         config: Mapping[str, Any] | None = None,
@@ -210,7 +218,12 @@ class FrameWriter:
         self.shard_frames = shard_frames
         self.max_buffer_bytes = int(max_buffer_mb * 2**20)
         self.stats = WriterStats()
-        offset = self.rank * self.num_envs if global_env_offset is None else global_env_offset
+        _check_integers(0, first_env=first_env)
+        self.first_env = int(first_env)
+        in_worker = num_envs_in_worker or self.first_env + self.num_envs
+        _check_integers(self.first_env + self.num_envs, num_envs_in_worker=in_worker)
+        offset = self.rank * in_worker + self.first_env
+        offset = offset if global_env_offset is None else global_env_offset
 
         root = fmt.open_or_create_root(
             self.path, fps=self.fps, video_prefix=video_prefix, config=config
@@ -220,9 +233,9 @@ class FrameWriter:
                 root,
                 rank=self.rank,
                 gpu=self.gpu,
-                env=e,
+                env=self.first_env + e,
                 global_env=offset + e,
-                num_envs_in_worker=self.num_envs,
+                num_envs_in_worker=int(in_worker),
                 fps=self.fps,
                 overwrite=overwrite,
             )
@@ -267,7 +280,8 @@ class FrameWriter:
 
     @property
     def group_names(self) -> list[str]:
-        return [fmt.group_name(self.rank, self.gpu, e) for e in range(self.num_envs)]
+        envs = range(self.first_env, self.first_env + self.num_envs)
+        return [fmt.group_name(self.rank, self.gpu, e) for e in envs]
 
     @property
     def committed_rows(self) -> int:
