@@ -10,12 +10,12 @@ replaced atomically (temp file + rename), so a reader or a crash sees either ver
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 from pathlib import Path
 
 from . import codecs
+from .ring import lower_thread_priority
 from .store import replace_file
 
 __all__ = ["Compactor", "compact_file"]
@@ -57,7 +57,7 @@ class Compactor:
         self._thread.join()
 
     def _run(self) -> None:
-        _idle_priority()
+        lower_thread_priority()
         while (item := self._queue.get()) is not None:
             path, raw_bytes = item
             try:
@@ -66,11 +66,3 @@ class Compactor:
                 log.warning("could not recompress %s: %s", path, e)
             with self._lock:
                 self.pending_bytes -= raw_bytes
-
-
-def _idle_priority() -> None:
-    """Run this thread only when a CPU has nothing else to do (Linux; else unchanged)."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError) as e:
-        log.debug("SCHED_IDLE unavailable for compaction: %s", e)

@@ -403,6 +403,7 @@ class FrameWriter:
                              self.shard_frames)  # fmt: skip
         self.chunk_frames = chunk_frames
         self._ring = FrameRing.create(layout.ring, self._process.memfd)
+        self._ring.populate_async(write=True, idle=True)  # maps what the writer allocates
         self.stats.ring_slots = layout.ring.slots
         self._process.send((LAYOUT, layout))
 

@@ -383,7 +383,7 @@ class WriterLoop:
     def _start(self, layout: ChunkLayout) -> None:
         self.layout = layout
         self.ring = FrameRing(self.memfd, layout.ring, writable=False)
-        self.ring.populate_async()  # at this process's priority: cheap for the rollout side
+        self.ring.populate_async(write=False)  # allocates, at this process's priority
         self.chunk = _Chunk.allocate(layout)
         self.groups = [
             fmt.GroupWriter(
