@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         from .runner import run_eval
 
         summary = run_eval(cfg, scheduler=args.scheduler)
-    except (ConfigError, PlacementError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ConfigError, PlacementError) as e:  # before any worker started: one line
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -87,13 +87,22 @@ def _non_negative(value: int, text: Any, key: str) -> int:
 def component_ids(
     placement: Mapping[str, Any], component: str, num_devices: int | None = None
 ) -> list[int]:
-    """Device ids of one component, looking through shared keys like ``"rollout,env"``."""
-    for key, spec in placement.items():
-        if component in (k.strip() for k in str(key).split(",")):
-            return parse_placement(spec, num_devices, key=f"cluster.component_placement.{key}")
-    raise PlacementError(
-        f"cluster.component_placement has no entry for {component!r} (keys: {list(placement)})"
-    )
+    """Device ids of one component, looking through shared keys like ``"rollout,env"``.
+
+    A component named by two keys is an error (which one wins would be a guess).
+    """
+    keys = [key for key in placement if component in (k.strip() for k in str(key).split(","))]
+    if not keys:
+        raise PlacementError(
+            f"cluster.component_placement has no entry for {component!r} (keys: {list(placement)})"
+        )
+    if len(keys) > 1:
+        raise PlacementError(
+            f"cluster.component_placement names {component!r} in {len(keys)} keys "
+            f"({', '.join(map(repr, keys))}); keep one"
+        )
+    key = keys[0]
+    return parse_placement(placement[key], num_devices, key=f"cluster.component_placement.{key}")
 
 
 def plan_env_workers(

@@ -39,6 +39,7 @@ from .segments import join_segments, segment_count, split
 
 __all__ = ["run_plans"]
 
+
 def run_plans(plans: Sequence[VideoPlan], options: RenderOptions) -> list[OutputResult]:
     """Render every plan on the scheduler the options name; results in plan order."""
     if not plans:

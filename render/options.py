@@ -9,8 +9,8 @@ that decides whether an existing output is up to date, so changing ``workers`` o
 >>> opts = RenderOptions(size=(320, 240), crf=20, cameras=["zed"])
 >>> opts.size, opts.cameras
 ((320, 240), ('zed',))
->>> sorted(opts.output_config())
-['cameras', 'codec', 'crf', 'fps', 'layout', 'overlay', 'overlay_keys', 'preset', 'scale', 'size']
+>>> " ".join(sorted(opts.output_config()))
+'cameras codec crf fit fps layout overlay overlay_keys preset scale size'
 >>> RenderOptions(fps=-1)
 Traceback (most recent call last):
 ...

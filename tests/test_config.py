@@ -90,9 +90,9 @@ def test_overrides_and_interpolation():
     ("overrides", "pattern"),
     [
         (["env.eval.total_num_envs=0"], "total_num_envs must be a positive integer"),
-        (["env.eval.video_cfg.fps=-1"], "fps must be positive"),
+        (["env.eval.video_cfg.fps=-1"], "video_cfg.fps must be a positive number"),
         (["env.eval.max_episode_steps=abc"], "max_episode_steps must be a positive integer"),
-        (["env.eval.video_cfg.video_base_dir=${nope.x}"], "config error"),
+        (["env.eval.video_cfg.video_base_dir=${nope.x}"], "video_base_dir: cannot resolve"),
     ],
 )
 def test_bad_values_are_config_errors(overrides, pattern):

@@ -446,15 +446,17 @@ COLLECT_CLI = {  # tmp -> argv; (exit status, message)
     "placement '0-x'": (
         lambda t: ["cluster.component_placement.env=0-x"], 2, "cannot parse placement '0-x'"
     ),
-    "video fps -1": (lambda t: ["env.eval.video_cfg.fps=-1"], 2, "fps must be positive"),
+    "video fps -1": (
+        lambda t: ["env.eval.video_cfg.fps=-1"], 2, "env.eval.video_cfg.fps must be a positive"
+    ),
     "max_episode_steps=abc": (
         lambda t: ["env.eval.max_episode_steps=abc"], 2, "Got 'abc' instead"
     ),
     "config file missing": (lambda t: [t / "missing.yaml"], 2, "does not exist"),
     "config file not YAML": (lambda t: [bad_yaml(t)], 2, "is not valid YAML"),
-    "unknown env_type (found by the workers)": (
+    "unknown env_type (before any worker starts)": (
         lambda t: ["env.env_type=nope", f"runner.output_dir={t}", *SMALL_RUN],
-        1, "unknown env_type 'nope'; choose from",
+        2, "env.eval.env_type: unknown env_type 'nope'; choose from",
     ),
     "output folder is a file (found by the workers)": (
         lambda t: [f"runner.output_dir={not_a_dir(t)}", *SMALL_RUN],
