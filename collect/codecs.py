@@ -31,6 +31,8 @@ from zarr.abc.codec import ArrayBytesCodec, BytesBytesCodec
 from zarr.codecs import BloscCodec, ZstdCodec
 from zarr.registry import register_codec as _register_zarr_codec
 
+from .registry import Registry, UnknownNameError
+
 __all__ = [
     "AvifCodec",
     "FrameCodec",
@@ -47,11 +49,8 @@ __all__ = [
 ]
 
 
-class UnknownCodecError(ValueError):
+class UnknownCodecError(UnknownNameError):
     """Raised for a codec name that is not registered."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"unknown frame codec {name!r}; choose from {', '.join(_REGISTRY)}")
 
 
 @dataclass(frozen=True)
@@ -72,17 +71,16 @@ class FrameCodec:
         return cls(**{k: v for k, v in config.items() if k != "id"})
 
 
-_REGISTRY: dict[str, type[FrameCodec]] = {}
+_CODECS: Registry[type[FrameCodec]] = Registry("frame codec", UnknownCodecError)
 
 
 def register_codec(cls: type[FrameCodec]) -> type[FrameCodec]:
-    """Add a codec class to the registry (usable as a decorator)."""
-    _REGISTRY[cls.name] = cls
-    return cls
+    """Add a codec class to the registry under its ``name`` (usable as a decorator)."""
+    return _CODECS.register(cls.name)(cls)
 
 
 def available_codecs() -> list[str]:
-    return list(_REGISTRY)
+    return _CODECS.names()
 
 
 def get_codec(spec: str | dict[str, Any] | FrameCodec) -> FrameCodec:
@@ -90,10 +88,7 @@ def get_codec(spec: str | dict[str, Any] | FrameCodec) -> FrameCodec:
     if isinstance(spec, FrameCodec):
         return spec
     config = {"id": spec} if isinstance(spec, str) else dict(spec)
-    name = config.get("id")
-    if name not in _REGISTRY:
-        raise UnknownCodecError(str(name))
-    return _REGISTRY[name].from_config(config)
+    return _CODECS[config.get("id")].from_config(config)
 
 
 @register_codec

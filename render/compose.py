@@ -41,6 +41,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
+from collect.registry import Registry, UnknownNameError
+
 __all__ = [
     "BehaviorLayout",
     "Canvas",
@@ -58,11 +60,8 @@ __all__ = [
 CameraSizes = Mapping[str, tuple[int, int]]  # camera -> (height, width)
 
 
-class UnknownLayoutError(ValueError):
+class UnknownLayoutError(UnknownNameError):
     """A layout name that is not registered."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"unknown layout {name!r}; choose from {', '.join(available_layouts())}")
 
 
 @dataclass(frozen=True)
@@ -180,18 +179,17 @@ class Layout:
         return cls(**{k: v for k, v in config.items() if k != "id"})
 
 
-_LAYOUTS: dict[str, type[Layout]] = {}
+_LAYOUTS: Registry[type[Layout]] = Registry("layout", UnknownLayoutError)
 
 
 def register_layout(cls: type[Layout]) -> type[Layout]:
     """Add a layout class to the registry under its ``id`` (usable as a decorator)."""
-    _LAYOUTS[cls.id] = cls
-    return cls
+    return _LAYOUTS.register(cls.id)(cls)
 
 
 def available_layouts() -> list[str]:
     """Registered layout names, sorted."""
-    return sorted(_LAYOUTS)
+    return _LAYOUTS.names()
 
 
 def get_layout(spec: str | Mapping[str, Any] | Layout) -> Layout:
@@ -199,10 +197,7 @@ def get_layout(spec: str | Mapping[str, Any] | Layout) -> Layout:
     if isinstance(spec, Layout):
         return spec
     config = {"id": spec} if isinstance(spec, str) else dict(spec)
-    name = config.get("id")
-    if name not in _LAYOUTS:
-        raise UnknownLayoutError(str(name))
-    return _LAYOUTS[name].from_config(config)
+    return _LAYOUTS[config.get("id")].from_config(config)
 
 
 @register_layout

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..registry import Registry
 from .base import VectorEnv
-from .registry import UnknownNameError
 
 __all__ = ["POLICIES", "Policy", "RandomPolicy", "make_policy"]
 
@@ -47,7 +47,9 @@ def _scripted(env: VectorEnv, *, seed: int = 0) -> Policy:
     return env.scripted_policy(seed=seed)
 
 
-POLICIES: dict[str, Callable[..., Policy]] = {"random": RandomPolicy, "scripted": _scripted}
+POLICIES: Registry[Callable[..., Policy]] = Registry("policy")
+POLICIES.register("random")(RandomPolicy)
+POLICIES.register("scripted")(_scripted)
 
 
 def make_policy(name: str, env: VectorEnv, *, seed: int = 0) -> Policy:
@@ -63,9 +65,6 @@ def make_policy(name: str, env: VectorEnv, *, seed: int = 0) -> Policy:
     >>> make_policy("greedy", env)
     Traceback (most recent call last):
     ...
-    collect.envs.registry.UnknownNameError: unknown policy 'greedy'; choose from random, scripted
+    collect.registry.UnknownNameError: unknown policy 'greedy'; choose from random, scripted
     """
-    factory = POLICIES.get(name)
-    if factory is None:
-        raise UnknownNameError.for_name("policy", name, POLICIES)
-    return factory(env, seed=seed)
+    return POLICIES[name](env, seed=seed)

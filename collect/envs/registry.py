@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..registry import Registry, UnknownNameError
 
 if TYPE_CHECKING:
     from .base import VectorEnv
@@ -18,19 +20,7 @@ __all__ = ["ENV_TYPES", "UnknownNameError", "make_env", "register_env"]
 
 EnvClass = TypeVar("EnvClass", bound="type[VectorEnv]")
 
-ENV_TYPES: dict[str, type[VectorEnv]] = {}
-
-
-class UnknownNameError(ValueError):
-    """An unknown env type or policy name; the message lists the valid choices.
-
-    >>> UnknownNameError.for_name("policy", "greedy", ["scripted", "random"]).args
-    ("unknown policy 'greedy'; choose from random, scripted",)
-    """
-
-    @classmethod
-    def for_name(cls, kind: str, name: object, choices: Iterable[str]) -> UnknownNameError:
-        return cls(f"unknown {kind} {name!r}; choose from {', '.join(sorted(choices))}")
+ENV_TYPES: Registry[type[VectorEnv]] = Registry("env_type")
 
 
 def register_env(name: str) -> Callable[[EnvClass], EnvClass]:
@@ -41,11 +31,8 @@ def register_env(name: str) -> Callable[[EnvClass], EnvClass]:
     """
 
     def decorate(cls: EnvClass) -> EnvClass:
-        known = ENV_TYPES.get(name)
-        if known is not None and known.__qualname__ != cls.__qualname__:
-            raise ValueError(f"env_type {name!r} is already registered to {known.__qualname__}")
+        ENV_TYPES.register(name)(cls)
         cls.env_type = name
-        ENV_TYPES[name] = cls
         return cls
 
     return decorate
@@ -76,10 +63,8 @@ def make_env(env_type: str, num_envs: int, *, seed: int = 0, **options: Any) -> 
     >>> make_env("mujoco", 2)
     Traceback (most recent call last):
     ...
-    collect.envs.registry.UnknownNameError: unknown env_type 'mujoco'; choose from behavior, mujoco_tabletop, synthetic
+    collect.registry.UnknownNameError: unknown env_type 'mujoco'; choose from behavior, mujoco_tabletop, synthetic
     """  # noqa: E501
-    cls = ENV_TYPES.get(env_type)
-    if cls is None:
-        raise UnknownNameError.for_name("env_type", env_type, ENV_TYPES)
+    cls = ENV_TYPES[env_type]
     _check_options(cls, env_type, options)
     return cls(num_envs, seed=seed, **options)

@@ -69,7 +69,10 @@ CONSTRUCTOR = {
     "chunk_frames=0": ({"chunk_frames": 0}, "chunk_frames must be a positive integer"),
     "chunk_frames=2.5": ({"chunk_frames": 2.5}, "chunk_frames must be a positive integer"),
     "threads=0": ({"threads": 0}, "threads must be a positive integer"),
-    "unknown codec": ({"codec": "h264"}, "unknown frame codec 'h264'; choose from zstd"),
+    "unknown codec": (
+        {"codec": "h264"},
+        "unknown frame codec 'h264'; choose from avif, jpeg, lz4, none, webp, zstd",
+    ),
     "jpeg quality 101": ({"codec": {"id": "jpeg", "quality": 101}}, "quality must be in 0..100"),
     "zstd level 99": (
         {"codec": {"id": "zstd", "level": 99}},
