@@ -290,13 +290,11 @@ def _check_env(plain: dict[str, Any]) -> None:
     """env type, policy, options and image size, as the env worker would apply them."""
     from .envs import ENV_TYPES, POLICIES, VectorEnv
     from .envs.base import CAMERA_NAMES, resolve_image_sizes
-    from .envs.registry import _check_options
 
     env, name = plain["env"], plain["env"]["eval"]["env_type"]
     cls = ENV_TYPES.get(name)
     if cls is None:
-        choices = ", ".join(sorted(ENV_TYPES))
-        raise ConfigError(f"env.eval.env_type: unknown env_type {name!r}; choose from {choices}")
+        raise ConfigError(f"env.eval.env_type: {ENV_TYPES.unknown(name)}")
     if name == "behavior" and importlib.util.find_spec("omnigibson") is None:
         raise ConfigError(
             "env.eval.env_type: 'behavior' needs omnigibson (Isaac Sim, an RTX GPU), which is "
@@ -304,12 +302,10 @@ def _check_env(plain: dict[str, Any]) -> None:
         )
     policy = env["policy"]
     if policy not in POLICIES:
-        raise ConfigError(
-            f"env.policy: unknown policy {policy!r}; choose from {', '.join(sorted(POLICIES))}"
-        )
+        raise ConfigError(f"env.policy: {POLICIES.unknown(policy)}")
     if policy == "scripted" and cls.scripted_policy is VectorEnv.scripted_policy:
         raise ConfigError(f"env.policy: env_type {name!r} has no scripted policy; use random")
-    _check_env_options(cls, name, env, _check_options)
+    _check_env_options(cls, name, env)
     if env.get("image_size") is not None and name != "behavior":
         try:
             resolve_image_sizes(env["image_size"], CAMERA_NAMES)
@@ -317,8 +313,10 @@ def _check_env(plain: dict[str, Any]) -> None:
             raise ConfigError(f"env.image_size: {e}") from None
 
 
-def _check_env_options(cls: type, name: str, env: dict[str, Any], check: Any) -> None:
+def _check_env_options(cls: type, name: str, env: dict[str, Any]) -> None:
     """``env.options`` (and ``env.image_size``) against the env class's keyword arguments."""
+    from .envs.registry import check_options as check
+
     options = {**env["options"], "max_episode_steps": env["eval"]["max_episode_steps"]}
     if env.get("image_size") is not None:
         try:

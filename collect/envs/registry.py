@@ -16,7 +16,7 @@ from ..registry import Registry, UnknownNameError
 if TYPE_CHECKING:
     from .base import VectorEnv
 
-__all__ = ["ENV_TYPES", "UnknownNameError", "make_env", "register_env"]
+__all__ = ["ENV_TYPES", "UnknownNameError", "check_options", "make_env", "register_env"]
 
 EnvClass = TypeVar("EnvClass", bound="type[VectorEnv]")
 
@@ -38,7 +38,7 @@ def register_env(name: str) -> Callable[[EnvClass], EnvClass]:
     return decorate
 
 
-def _check_options(cls: type[VectorEnv], env_type: str, options: dict[str, Any]) -> None:
+def check_options(cls: type[VectorEnv], env_type: str, options: dict[str, Any]) -> None:
     """Raise ``TypeError`` naming the env type and its options when an option is unknown."""
     accepted = [
         p.name
@@ -66,5 +66,5 @@ def make_env(env_type: str, num_envs: int, *, seed: int = 0, **options: Any) -> 
     collect.registry.UnknownNameError: unknown env_type 'mujoco'; choose from behavior, mujoco_tabletop, synthetic
     """  # noqa: E501
     cls = ENV_TYPES[env_type]
-    _check_options(cls, env_type, options)
+    check_options(cls, env_type, options)
     return cls(num_envs, seed=seed, **options)
