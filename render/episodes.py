@@ -63,6 +63,7 @@ __all__ = [
     "Episode",
     "Outcome",
     "OutcomeRule",
+    "counts_text",
     "describe",
     "outcome_counts",
     "outcome_rule",
@@ -253,10 +254,21 @@ def describe(episodes: Sequence[Episode]) -> dict[str, str]:
 
 
 def success_text(episodes: Sequence[Episode]) -> str:
-    """``"k/n"`` over known outcomes, ``", u unknown"`` added; ``"unknown"`` if none known."""
-    counts = outcome_counts(episodes)
-    known = counts["success"] + counts["failure"]
+    """``"k/n"`` over known outcomes, ``", u unknown"`` added; ``"unknown"`` if none known
+    (``""`` for no episode)."""
+    return counts_text(outcome_counts(episodes)) if episodes else ""
+
+
+def counts_text(counts: Mapping[str, int], *, percent: bool = False) -> str:
+    """``"k/n"`` (``percent``: ``"k/n (p%)"``) successes over known outcomes from
+    ``{outcome: count}``, ``", u unknown"`` added; ``"unknown"`` if none is known.
+
+    >>> counts_text({"success": 1, "failure": 2, "unknown": 2}, percent=True)
+    '1/3 (33%), 2 unknown'
+    """
+    success, failure, unknown = (counts.get(k, 0) for k in OUTCOMES)
+    known = success + failure
     if not known:
-        return "unknown" if episodes else ""
-    text = f"{counts['success']}/{known}"
-    return text + (f", {counts['unknown']} unknown" if counts["unknown"] else "")
+        return "unknown"
+    text = f"{success}/{known}" + (f" ({100 * success / known:.0f}%)" if percent else "")
+    return text + (f", {unknown} unknown" if unknown else "")

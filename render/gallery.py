@@ -50,7 +50,7 @@ from collect.outcomes import env_type_of
 from collect.store import parse_group_name
 
 from .encode import EncodeError, run_ffmpeg
-from .episodes import describe, outcome_counts, verdict
+from .episodes import counts_text, describe, outcome_counts, verdict
 from .files import write_text_atomically
 from .report import OutputResult
 from .run_report import SUMMARY_JSON, config_digest
@@ -167,22 +167,12 @@ def run_overview(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
     digest = summary.get("config_digest") or config_digest(config)
     described = f"{digest}, env {env_type_of(config) or 'type not recorded'}"
     return [
-        ("success rate", _success_text(overall.get("outcomes", {}))),
+        ("success rate", counts_text(overall.get("outcomes", {}), percent=True)),
         ("envs", envs),
         ("episodes", _episodes_text(overall)),
         ("date", _date_text(summary.get("date", ""))),
         ("config", described if digest else "none recorded"),
     ]
-
-
-def _success_text(outcomes: Mapping[str, int]) -> str:
-    """``"1/3 (33%), 2 unknown"``: successes over known outcomes; ``"unknown"`` if none."""
-    success, failure, unknown = (outcomes.get(k, 0) for k in ("success", "failure", "unknown"))
-    known = success + failure
-    if not known:
-        return "unknown"
-    text = f"{success}/{known} ({100 * success / known:.0f}%)"
-    return text + (f", {unknown} unknown" if unknown else "")
 
 
 def _episodes_text(counts: Mapping[str, Any]) -> str:
@@ -201,7 +191,10 @@ def _env_totals(entry: Mapping[str, Any] | None) -> str:
         return ""
     if "error" in entry:
         return f"episodes unreadable: {entry['error']}"
-    parts = [f"{_episodes_text(entry)} episodes", f"success {_success_text(entry['outcomes'])}"]
+    parts = [
+        f"{_episodes_text(entry)} episodes",
+        f"success {counts_text(entry['outcomes'], percent=True)}",
+    ]
     if entry.get("mean_return") is not None:
         parts.append(f"mean return {entry['mean_return']:.2f}")
     if entry.get("partial_metadata"):
