@@ -44,7 +44,9 @@ from typing import Any
 
 import numpy as np
 import zarr
+import zarr.codecs
 import zarr.errors
+from numcodecs import Zstd
 from zarr.core.sync import sync
 
 from . import codecs as _codecs
@@ -85,6 +87,9 @@ SCALARS: dict[str, str] = {
     "truncated": "bool",
 }
 SCALAR_CHUNK_ROWS = 4096
+# Row arrays' compression: zarr's default (zstd level 0, no checksum), spelled out because the
+# writer process writes these chunk files itself (:class:`_RowChunks`).
+_ROW_ZSTD_LEVEL = 0
 _GROUP_RE = re.compile(r"^rank(\d+)_gpu(\d+)_env(\d+)$")
 
 
@@ -200,9 +205,14 @@ def _create_row_array(group: zarr.Group, path: str, dtype: str) -> zarr.Array:
         shape=(0,),
         chunks=(SCALAR_CHUNK_ROWS,),
         dtype=dtype,
-        fill_value=np.nan if np.dtype(dtype).kind == "f" else 0,
+        fill_value=_row_fill(dtype),
         config={"write_empty_chunks": True},
+        compressors=[zarr.codecs.ZstdCodec(level=_ROW_ZSTD_LEVEL)],
     )
+
+
+def _row_fill(dtype: str | np.dtype) -> float:
+    return np.nan if np.dtype(dtype).kind == "f" else 0
 
 
 def create_info_array(group: zarr.Group, key: str, dtype: str) -> zarr.Array:
@@ -284,6 +294,7 @@ class GroupWriter:
         # per frame); sharded arrays and other codecs go through zarr.
         direct = isinstance(codec, _codecs.ZstdCodec_) and shard_frames is None
         self._direct_level = codec.level if direct else None
+        self._row_chunks = _RowChunks(self)
 
     @property
     def rows_per_write(self) -> int:
@@ -333,21 +344,65 @@ class GroupWriter:
             else:
                 self.arrays[f"{CAMERAS}/{camera}"][start:stop] = frames
         for name, values in scalars.items():
-            self.arrays[name][start:stop] = values
+            self._row_chunks.write(name, start, values)
         for key, values in info.items():
-            self.arrays[f"{INFO}/{key}"][start:stop] = values
+            self._row_chunks.write(f"{INFO}/{key}", start, values)
 
     def chunk_file(self, camera: str, start: int) -> Path:
         """The file of the chunk of ``camera`` that begins at row ``start`` (local stores)."""
         array = self.arrays[f"{CAMERAS}/{camera}"]
         key = array.metadata.encode_chunk_key((start // self.chunk_frames, 0, 0, 0))
-        return Path(str(array.store_path.store.root)) / array.store_path.path / key
+        return self.array_dir(f"{CAMERAS}/{camera}") / key
+
+    def array_dir(self, path: str) -> Path:
+        """The folder of the array ``path`` in this group (local stores)."""
+        array = self.arrays[path]
+        return Path(str(array.store_path.store.root)) / array.store_path.path
 
     def finish(self, rows: int, status: str) -> None:
         """Trim every array to the committed ``rows`` and record the final ``status``."""
         for array in self.arrays.values():
             _resize_rows(array, rows)
         commit_rows(self.group, rows, status=status)
+
+
+class _RowChunks:
+    """The row arrays' (scalars, info) chunks that a group's writer is filling, kept in memory
+    and written as whole files, byte for byte what zarr writes (zarr would read each chunk
+    back, merge and re-encode it on every write: most of the writer process's zarr CPU).
+
+    The writer is the only one writing the group and starts from empty arrays, so the copy
+    here is the chunk's content."""
+
+    def __init__(self, group: GroupWriter) -> None:
+        self.group = group
+        self.chunks: dict[str, tuple[int, np.ndarray]] = {}  # path -> (chunk index, rows)
+
+    def write(self, path: str, start: int, values: np.ndarray) -> None:
+        """Write ``values`` into rows ``start:`` of the row array ``path``."""
+        stop = start + len(values)
+        for index in range(start // SCALAR_CHUNK_ROWS, -(-stop // SCALAR_CHUNK_ROWS)):
+            lo = max(start, index * SCALAR_CHUNK_ROWS)
+            hi = min(stop, (index + 1) * SCALAR_CHUNK_ROWS)
+            chunk = self._chunk(path, index, values.dtype)
+            chunk[lo - index * SCALAR_CHUNK_ROWS : hi - index * SCALAR_CHUNK_ROWS] = values[
+                lo - start : hi - start
+            ]
+            self._store(path, index, chunk)
+
+    def _chunk(self, path: str, index: int, dtype: np.dtype) -> np.ndarray:
+        current = self.chunks.get(path)
+        if current is None or current[0] != index:
+            array = self.group.arrays[path]
+            rows = np.full(SCALAR_CHUNK_ROWS, _row_fill(array.dtype), array.dtype)
+            current = self.chunks[path] = (index, rows)
+        return current[1]
+
+    def _store(self, path: str, index: int, chunk: np.ndarray) -> None:
+        array = self.group.arrays[path]
+        key = array.metadata.encode_chunk_key((index,))
+        raw = np.ascontiguousarray(chunk, chunk.dtype.newbyteorder("<"))
+        replace_file(self.group.array_dir(path) / key, [Zstd(_ROW_ZSTD_LEVEL).encode(raw)])
 
 
 def replace_file(path: Path, parts: list[bytes | memoryview]) -> None:

@@ -115,3 +115,38 @@ def test_chunk_files_written_directly_are_what_zarr_writes(tmp_path):
     reference[:] = frames
     assert direct.read_bytes() == (tmp_path / "ref.zarr" / "c" / "0/0/0/0").read_bytes()
     np.testing.assert_array_equal(open_store(tmp_path / "s.zarr").groups()[0].frames("zed"), frames)
+
+
+def test_row_chunk_files_written_directly_are_what_zarr_writes(tmp_path):
+    """Scalar and info chunks too: the writer keeps each 4096-row chunk in memory and writes
+    it whole, the file zarr would write for the same rows (incl. the fill past them), also
+    for writes that straddle two chunks (chunk_frames 100 does not divide 4096)."""
+    rows = 4200
+    rng = np.random.default_rng(1)
+    reward = rng.random(rows).astype(np.float32)
+    with FrameWriter(tmp_path / "s.zarr", num_envs=1, chunk_frames=100) as writer:
+        for t in range(rows):
+            writer.append(
+                {"zed": np.zeros((1, 4, 4, 3), np.uint8)},
+                reward=[reward[t]],
+                info={"score": [t * 0.5]},
+            )
+    group = tmp_path / "s.zarr" / "rank0_gpu0_env0"
+    for path, values in [
+        ("reward", reward),
+        ("step", np.arange(rows)),
+        ("info/score", np.arange(rows) * 0.5),
+    ]:
+        reference = zarr.open_array(group / path).metadata
+        ref = zarr.create_array(
+            tmp_path / f"ref_{path.replace('/', '_')}.zarr", shape=(rows,), chunks=(4096,),
+            dtype=reference.dtype.to_native_dtype(), fill_value=reference.fill_value,
+            compressors=reference.codecs[1:], config={"write_empty_chunks": True},
+        )  # fmt: skip
+        ref[:] = values
+        for index in ("0", "1"):
+            direct = (group / path / "c" / index).read_bytes()
+            assert direct == (Path(ref.store_path.store.root) / "c" / index).read_bytes(), path
+    scalars = open_store(tmp_path / "s.zarr").groups()[0].scalars()
+    np.testing.assert_array_equal(scalars["reward"], reward)
+    np.testing.assert_array_equal(scalars["step"], np.arange(rows))
