@@ -45,7 +45,7 @@ CANDIDATES = {
 
 def tabletop_frames(size: int, count: int) -> np.ndarray:
     """``(count, size, size, 3)`` head-camera frames of env 0 under the scripted policy."""
-    from collect.envs import make_env, make_policy
+    from collect.eval.envs import make_env, make_policy
 
     env = make_env("mujoco_tabletop", 1, seed=0, image_size=size, tensor=False)
     policy = make_policy("scripted", env)

@@ -94,7 +94,7 @@ class Simulator:
     """
 
     def __init__(self, size: int, pace: str) -> None:
-        from collect.envs import make_env, make_policy
+        from collect.eval.envs import make_env, make_policy
 
         self.env = make_env("mujoco_tabletop", NUM_ENVS, seed=0, image_size=size, tensor=False)
         self.policy = make_policy("scripted", self.env)

@@ -22,7 +22,7 @@ hits both sides alike), after a warm-up run of each but in part 4:
    step by step (a 2000-frame 480x480 group is 1.4 GB raw); no warm-up run: a 32-frame
    render pays the process's one-time costs first.
 
-Frames are real MuJoCo tabletop frames when ``collect.envs`` and MuJoCo are available, else
+Frames are real MuJoCo tabletop frames when ``collect.eval.envs`` and MuJoCo are available, else
 smooth synthetic scenes with sensor noise (``--content``).
 
     python benchmarks/bench_render.py                                   # 256 480 960, 3 repeats
@@ -90,7 +90,7 @@ def synthetic_steps(size: int, envs: int, count: int) -> Iterator[np.ndarray]:
 def mujoco_steps(size: int, envs: int, count: int) -> Iterator[np.ndarray]:
     """``count`` steps of ``(envs, size, size, 3)`` head-camera frames of the MuJoCo tabletop."""
     from collect.adapters import batches_to_numpy, to_camera_batches
-    from collect.envs import make_env, make_policy
+    from collect.eval.envs import make_env, make_policy
 
     env = make_env("mujoco_tabletop", envs, seed=0, image_size=size, tensor=False)
     try:

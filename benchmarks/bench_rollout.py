@@ -18,7 +18,7 @@ fresh subprocess (so peak memory is its own), alternating A B C ... A B C ... fo
   ``gymnasium.wrappers.RecordVideo`` (the installed package, every episode recorded) around
   each env. RecordVideo is compared with its own floor, since the env wrapping differs.
 
-The first four run the eval runner's own loop (:func:`collect.runner.run_worker`: vector env,
+The first four run the eval runner's own loop (:func:`collect.eval.runner.run_worker`: vector env,
 policy, the recorder that :func:`collect.recorders.recorder_from_video_cfg` picks for the
 default ``video_cfg``), minus env creation and a few warm-up steps, which are not timed.
 Timed: ``reset``, the steps and closing the recorder (its last chunks or encodes), so work
@@ -138,7 +138,7 @@ def video_cfg(strategy: Strategy, out: Path, chunk_frames: int | None) -> dict:
 
     ``chunk_frames`` ``None`` keeps the default (FrameWriter picks it for the frame size).
     """
-    from collect.config import load_config, to_container
+    from collect.eval.config import load_config, to_container
 
     cfg = to_container(load_config(overrides=[f"runner.output_dir={out}"]))
     video = cfg["env"]["eval"]["video_cfg"]
@@ -152,7 +152,7 @@ class RunnerRollout:
     """The eval runner's worker loop: one vector env, a policy, the video_cfg's recorder."""
 
     def __init__(self, strategy: Strategy, job: dict, out: Path) -> None:
-        from collect.envs import make_env, make_policy
+        from collect.eval.envs import make_env, make_policy
 
         self.env = make_env(
             "mujoco_tabletop", NUM_ENVS, seed=SEED, image_size=job["size"], tensor=False,
@@ -207,7 +207,7 @@ def tabletop_gym_env(size: int, index: int, episode_steps: int, policy: str) -> 
     from gymnasium import spaces
 
     from collect.adapters import batches_to_numpy, to_camera_batches
-    from collect.envs import CAMERA_NAMES, make_env, make_policy
+    from collect.eval.envs import CAMERA_NAMES, make_env, make_policy
     from collect.recorders import side_by_side
 
     class TabletopGymEnv(gymnasium.Env):

@@ -2,7 +2,7 @@
 
 The frame store format (:mod:`collect.store`), the writer (:mod:`collect.writer`), observation
 adapters (:mod:`collect.adapters`), frame codecs (:mod:`collect.codecs`), and the eval runner
-(``python -m collect CONFIG.yaml``).
+(``python -m collect CONFIG.yaml``, in :mod:`collect.eval`).
 """
 
 from .adapters import FrameInputError, normalize_camera_name

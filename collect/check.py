@@ -39,11 +39,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
-from .cli import OneLineErrorParser
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+from .cmdline import OneLineErrorParser
+from .location import StoreAccessError, StoreLocation
 from .store import FrameStore, GroupReader, StoreFormatError, is_metadata_path, open_store
 
 __all__ = ["GroupHealth", "StoreHealth", "check_group", "check_store", "main"]
@@ -118,9 +124,10 @@ class GroupHealth:
 
 @dataclass
 class StoreHealth:
-    """The check of a whole store; ``error`` says why the path is not a readable store."""
+    """The check of a whole store (``store``: its URL or path); ``error`` says why it is not
+    a readable store."""
 
-    path: Path
+    store: str
     groups: list[GroupHealth] = field(default_factory=list)
     error: str | None = None
 
@@ -152,29 +159,38 @@ class StoreHealth:
         return "\n".join(lines)
 
 
-def check_store(path: str | Path, pattern: str = "*", *, decode: bool = True) -> StoreHealth:
-    """Check every group of the store at ``path`` whose name matches the glob ``pattern``.
+def check_store(
+    store: str | os.PathLike | StoreLocation,
+    pattern: str = "*",
+    *,
+    decode: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+) -> StoreHealth:
+    """Check every group of the store (a path or a URL) whose name matches ``pattern``.
 
     ``decode=False`` skips reading the chunks (metadata, lengths and chunk files only).
     """
-    path = Path(path)
     try:
-        store = open_store(path)
-    except (FileNotFoundError, StoreFormatError) as e:
-        health = StoreHealth(path, error=str(e))
-        if path.is_dir() and not _root_metadata_readable(path):
+        location = StoreLocation.of(store, storage_options)
+    except (TypeError, ValueError) as e:
+        return StoreHealth(str(store), error=str(e))
+    try:
+        frame_store = open_store(location)
+    except (FileNotFoundError, StoreFormatError, StoreAccessError) as e:
+        health = StoreHealth(location.url, error=str(e))
+        if isinstance(e, StoreFormatError) and not _root_metadata_readable(location):
             # the groups do not need the root to be opened: show what is intact
-            unrooted = FrameStore(path, root=None)  # type: ignore[arg-type]
-            health.groups = _check_groups(unrooted, pattern, decode)
+            health.groups = _check_groups(FrameStore(location, root=None), pattern, decode)
         return health
-    if not store.group_names(pattern) and store.group_names():  # a typo would check nothing
-        return StoreHealth(path, error=f"no group matches {pattern!r}")
-    return StoreHealth(path, _check_groups(store, pattern, decode))
+    if not frame_store.group_names(pattern) and frame_store.group_names():  # a typo
+        return StoreHealth(location.url, error=f"no group matches {pattern!r}")
+    return StoreHealth(location.url, _check_groups(frame_store, pattern, decode))
 
 
-def _root_metadata_readable(path: Path) -> bool:
+def _root_metadata_readable(location: StoreLocation) -> bool:
     try:
-        json.loads((path / "zarr.json").read_text())
+        raw = sync(location.zarr_store(read_only=True).get("zarr.json", default_buffer_prototype()))
+        json.loads(raw.to_bytes() if raw is not None else b"")
     except (OSError, ValueError):
         return False
     return True
@@ -237,7 +253,11 @@ def _parser() -> argparse.ArgumentParser:
         "such as reward is lost, every frame intact). Exit status 0: all groups healthy, "
         "1: some damaged or with partial metadata, 2: not a readable store.",
     )
-    parser.add_argument("store", help="frame store (.zarr directory) written by collect")
+    parser.add_argument(
+        "store",
+        help="frame store written by collect: a .zarr directory or a URL (s3://bucket/run.zarr; "
+        "credentials and endpoint from the AWS_* environment variables)",
+    )
     parser.add_argument("--groups", default="*", metavar="GLOB", help="groups to check")
     parser.add_argument(
         "--no-decode",

@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
+import functools
 import logging
 import os
 import re
+import shutil
 import socket
 import uuid
 import warnings
@@ -46,10 +48,13 @@ import numpy as np
 import zarr
 import zarr.codecs
 import zarr.errors
+import zarr.storage
 from numcodecs import Zstd
+from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from . import codecs as _codecs
+from .location import StoreAccessError, StoreLocation
 
 __all__ = [
     "CAMERAS",
@@ -135,7 +140,7 @@ def _root_attrs(fps: float, video_prefix: str, config: Mapping[str, Any] | None)
 
 
 def open_or_create_root(
-    path: str | Path,
+    store: str | os.PathLike | StoreLocation,
     *,
     fps: float,
     video_prefix: str = DEFAULT_VIDEO_PREFIX,
@@ -143,23 +148,28 @@ def open_or_create_root(
 ) -> zarr.Group:
     """Open the store root for writing, creating it if needed; safe when many processes race.
 
-    Never opens with ``mode="w"`` (that would delete other workers' groups). If the path holds
-    a zarr group that is not an evalframes store, raise instead of writing into it.
+    Never opens with ``mode="w"`` (that would delete other workers' groups). If the location
+    holds a zarr group that is not an evalframes store, raise instead of writing into it.
     """
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OSError(f"cannot create frame store at {str(path)!r}: {e.strerror}") from e
-    try:
-        root = zarr.create_group(
-            str(path), attributes=_root_attrs(fps, video_prefix, config), overwrite=False
-        )
-    except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError, FileExistsError):
-        root = zarr.open_group(str(path), mode="r+")
-    except PermissionError as e:
-        raise PermissionError(f"frame store {str(path)!r} is not writable: {e}") from e
-    _check_root_format(root, path)
+    location = StoreLocation.of(store)
+    if location.is_local:
+        try:
+            location.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OSError(f"cannot create frame store at {location.url!r}: {e.strerror}") from e
+    attrs = _root_attrs(fps, video_prefix, config)
+    with location.translated_errors("creating the store"):
+        zarr_store = location.zarr_store(read_only=False)
+        location.check_access(zarr_store)
+        try:
+            root = zarr.create_group(zarr_store, attributes=attrs, overwrite=False)
+        except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError, FileExistsError):
+            root = zarr.open_group(zarr_store, mode="r+")
+        except PermissionError as e:
+            if not location.is_local:
+                raise
+            raise PermissionError(f"frame store {location.url!r} is not writable: {e}") from e
+    _check_root_format(root, location.url)
     return root
 
 
@@ -258,9 +268,19 @@ def commit_rows(group: zarr.Group, rows: int, *, status: str | None = None) -> N
     group.attrs.update(update)
 
 
-def open_env_group(root: str | Path, name: str) -> zarr.Group:
+def remove_store(store: StoreLocation) -> None:
+    """Delete the whole store at ``store``: every group, the root, everything under it."""
+    if store.is_local:
+        shutil.rmtree(store.path)
+        return
+    with store.translated_errors("removing the store"):
+        sync(store.zarr_store(read_only=False).clear())
+
+
+def open_env_group(store: StoreLocation, name: str) -> zarr.Group:
     """Open an env group created by :func:`create_env_group`, for its one writer."""
-    return zarr.open_group(str(Path(root) / name), mode="r+")
+    with store.translated_errors(f"opening group {name!r}"):
+        return zarr.open_group(store.zarr_store(read_only=False), path=name, mode="r+")
 
 
 class GroupWriter:
@@ -340,7 +360,7 @@ class GroupWriter:
         for camera, frames in cameras.items():
             if self._direct_level is not None:
                 parts = _codecs.deferrable_chunk(frames, self._direct_level)
-                replace_file(self.chunk_file(camera, start), parts)
+                self.put_chunk(f"{CAMERAS}/{camera}", (start // self.chunk_frames, 0, 0, 0), parts)
             else:
                 self.arrays[f"{CAMERAS}/{camera}"][start:stop] = frames
         for name, values in scalars.items():
@@ -348,16 +368,25 @@ class GroupWriter:
         for key, values in info.items():
             self._row_chunks.write(f"{INFO}/{key}", start, values)
 
+    def put_chunk(
+        self, path: str, coords: tuple[int, ...], parts: list[bytes | memoryview]
+    ) -> None:
+        """Store one encoded chunk of the array ``path`` whole: a file replaced atomically
+        (local stores) or one object PUT (object stores: atomic per object)."""
+        array = self.arrays[path]
+        key = array.metadata.encode_chunk_key(coords)
+        store = array.store_path.store
+        if isinstance(store, zarr.storage.LocalStore):
+            replace_file(Path(str(store.root)) / array.store_path.path / key, parts)
+        else:
+            data = b"".join(parts)
+            sync((array.store_path / key).set(default_buffer_prototype().buffer.from_bytes(data)))
+
     def chunk_file(self, camera: str, start: int) -> Path:
         """The file of the chunk of ``camera`` that begins at row ``start`` (local stores)."""
         array = self.arrays[f"{CAMERAS}/{camera}"]
         key = array.metadata.encode_chunk_key((start // self.chunk_frames, 0, 0, 0))
-        return self.array_dir(f"{CAMERAS}/{camera}") / key
-
-    def array_dir(self, path: str) -> Path:
-        """The folder of the array ``path`` in this group (local stores)."""
-        array = self.arrays[path]
-        return Path(str(array.store_path.store.root)) / array.store_path.path
+        return Path(str(array.store_path.store.root)) / array.store_path.path / key
 
     def finish(self, rows: int, status: str) -> None:
         """Trim every array to the committed ``rows`` and record the final ``status``."""
@@ -399,10 +428,17 @@ class _RowChunks:
         return current[1]
 
     def _store(self, path: str, index: int, chunk: np.ndarray) -> None:
-        array = self.group.arrays[path]
-        key = array.metadata.encode_chunk_key((index,))
         raw = np.ascontiguousarray(chunk, chunk.dtype.newbyteorder("<"))
-        replace_file(self.group.array_dir(path) / key, [Zstd(_ROW_ZSTD_LEVEL).encode(raw)])
+        self.group.put_chunk(path, (index,), [Zstd(_ROW_ZSTD_LEVEL).encode(raw)])
+
+
+def stored_bytes(groups: list[zarr.Group]) -> int:
+    """Bytes of every file (object) under these groups, on disk or in the object store."""
+
+    async def size(group: zarr.Group) -> int:
+        return await group.store_path.store.getsize_prefix(group.store_path.path)
+
+    return sum(sync(size(group)) for group in groups)
 
 
 def replace_file(path: Path, parts: list[bytes | memoryview]) -> None:
@@ -428,7 +464,7 @@ def _resize_rows(array: zarr.Array, rows: int) -> None:
 # ----------------------------------------------------------------------------- reading side
 
 
-def _check_root_format(root: zarr.Group, path: Path | str) -> dict:
+def _check_root_format(root: zarr.Group, path: str) -> dict:
     meta = root.attrs.get("evalframes")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise StoreFormatError(f"{str(path)!r} is a zarr group but not an evalframes frame store")
@@ -441,54 +477,75 @@ def _check_root_format(root: zarr.Group, path: Path | str) -> dict:
     return meta
 
 
-def open_store(path: str | Path) -> FrameStore:
-    """Open a frame store for reading; :class:`StoreFormatError` if it is not one."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"frame store {str(path)!r} does not exist")
-    try:
-        root = zarr.open_group(str(path), mode="r")
-    except (zarr.errors.GroupNotFoundError, FileNotFoundError, ValueError, KeyError) as e:
-        raise StoreFormatError(f"{str(path)!r} is not a readable zarr group: {e}") from e
-    _check_root_format(root, path)
-    return FrameStore(path, root)
+def open_store(
+    store: str | os.PathLike | StoreLocation, storage_options: Mapping[str, Any] | None = None
+) -> FrameStore:
+    """Open a frame store (a path or a URL) for reading; :class:`StoreFormatError` if it is
+    not one, ``FileNotFoundError`` if there is none, :class:`StoreAccessError` if the
+    location cannot be reached."""
+    location = StoreLocation.of(store, storage_options)
+    if location.is_local and not location.path.exists():
+        raise FileNotFoundError(f"frame store {location.url!r} does not exist")
+    with location.translated_errors("opening the store"):
+        zarr_store = location.zarr_store(read_only=True)
+        location.check_access(zarr_store)
+        try:
+            root = zarr.open_group(zarr_store, mode="r")
+        except (zarr.errors.GroupNotFoundError, FileNotFoundError) as e:
+            if not location.is_local and not sync(zarr_store.exists("zarr.json")):
+                raise FileNotFoundError(f"frame store {location.url!r} does not exist") from e
+            raise StoreFormatError(
+                f"{location.url!r} is not a readable zarr group: no group metadata (zarr.json) "
+                "at its root"
+            ) from e
+        except (ValueError, KeyError) as e:
+            raise StoreFormatError(f"{location.url!r} is not a readable zarr group: {e}") from e
+    _check_root_format(root, location.url)
+    return FrameStore(location, root)
 
 
 @dataclass
 class FrameStore:
-    """A frame store opened for reading."""
+    """A frame store opened for reading (``root`` is ``None`` when its root metadata is
+    unreadable: the groups can still be listed and opened)."""
 
-    path: Path
-    root: zarr.Group = field(repr=False)
+    location: StoreLocation
+    root: zarr.Group | None = field(repr=False)
+
+    @functools.cached_property
+    def _zarr_store(self) -> Any:
+        return self.location.zarr_store(read_only=True)
 
     @property
     def attrs(self) -> dict[str, Any]:
-        return dict(self.root.attrs)
+        return dict(self.root.attrs) if self.root is not None else {}
 
     @property
     def fps(self) -> float:
-        return float(self.root.attrs.get("fps", 30.0))
+        return float(self.attrs.get("fps", 30.0))
 
     @property
     def video_prefix(self) -> str:
-        return str(self.root.attrs.get("video_prefix", DEFAULT_VIDEO_PREFIX))
+        return str(self.attrs.get("video_prefix", DEFAULT_VIDEO_PREFIX))
 
     def group_names(self, pattern: str = "*") -> list[str]:
         """Names of the env groups matching a glob, sorted by (rank, gpu, env).
 
-        Looks at the directory listing, so a group whose metadata is damaged is still listed
-        (and reported when opened).
+        Looks at the store's listing, not at the groups' metadata, so a group whose metadata
+        is damaged is still listed (and reported when opened).
         """
-        names = [p.name for p in self.path.iterdir() if p.is_dir() and _GROUP_RE.match(p.name)]
-        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        with self.location.translated_errors("listing groups"):
+            entries = sync(_listing(self._zarr_store))
+        names = [n for n in entries if _GROUP_RE.match(n) and fnmatch.fnmatchcase(n, pattern)]
         return sorted(names, key=parse_group_name)
 
     def group(self, name: str) -> GroupReader:
         """Open one group; :class:`StoreFormatError` naming the group if it is damaged."""
         try:
-            group = zarr.open_group(str(self.path / name), mode="r")
-            return GroupReader(name, group)
-        except StoreFormatError:
+            with self.location.translated_errors(f"opening group {name!r}"):
+                group = zarr.open_group(self._zarr_store, path=name, mode="r")
+                return GroupReader(name, group)
+        except (StoreFormatError, StoreAccessError):
             raise
         except zarr.errors.GroupNotFoundError:
             raise StoreFormatError(f"group {name!r}: metadata missing (no zarr.json)") from None
@@ -592,9 +649,9 @@ class GroupReader:
 
         zarr reads an absent chunk as fill values (black frames) without a word, so readers
         check: the writer writes every chunk of every camera for every committed row. Only
-        camera arrays are checked: scalar and info chunks that hold nothing but the fill value
-        are not written (zarr's default ``write_empty_chunks=False``), so their absence is
-        not damage.
+        camera arrays are checked: earlier writers left out scalar and info chunks holding
+        nothing but the fill value (zarr's default ``write_empty_chunks=False``), so there
+        a missing one is not damage.
         """
         stop = self.rows if stop is None else min(stop, self.rows)
         return self._missing_camera_chunks(path, self._array(path), start, stop)
@@ -725,6 +782,10 @@ class RowMetadata:
     @property
     def complete(self) -> bool:
         return not self.damage
+
+
+async def _listing(store: Any) -> list[str]:
+    return [name async for name in store.list_dir("")]
 
 
 def _rows_per_file(array: zarr.Array) -> int:

@@ -35,7 +35,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +42,7 @@ import numpy as np
 from . import adapters
 from . import store as fmt
 from .codecs import FrameCodec, get_codec
+from .location import StoreLocation
 from .ring import FrameRing, RingLayout
 from .rows import RowCopier
 from .writer_process import (
@@ -63,6 +63,8 @@ __all__ = ["FrameWriter", "WriterError", "WriterStats"]
 log = logging.getLogger(__name__)
 
 MAX_CHUNK_BYTES = 16 * 2**20  # auto chunk_frames keeps one camera chunk under this
+MAX_SHARD_BYTES = 64 * 2**20  # and auto shard_frames (object stores) one camera shard
+OBJECT_STORE_CHUNKS_PER_SHARD = 8
 RING_CHUNKS = 2  # ring rows per chunk rows: more buys nothing but memory and populating time
 
 
@@ -130,8 +132,8 @@ class FrameWriter:
     """Append every env's camera frames of one env worker to a frame store.
 
     Args:
-        store: path of the ``.zarr`` store (created if missing; other workers' groups are
-            never touched).
+        store: path or URL (``s3://bucket/run.zarr``, any fsspec protocol) of the ``.zarr``
+            store, created if missing; other workers' groups are never touched.
         rank: env worker rank; ``gpu``: its accelerator id; together they name the groups
             ``rank{rank}_gpu{gpu}_env{e}`` for ``e`` in ``0 .. num_envs - 1``.
         num_envs: envs stepped by this worker (the batch size of every ``append``).
@@ -142,8 +144,9 @@ class FrameWriter:
         chunk_frames: rows per stored chunk; larger compresses better. Default: 64, fewer
             for big frames so one camera chunk stays under 16 MiB (16 at 480x480, 4 at
             960x960).
-        shard_frames: if set, pack this many rows per shard file (zarr sharding codec); a
-            multiple of ``chunk_frames``. For object stores where the file count matters.
+        shard_frames: pack this many rows per shard file (zarr sharding codec); a multiple
+            of ``chunk_frames``. Default: none on local disk; on object stores up to 8 chunks
+            per shard (one object per camera per shard: object stores charge per request).
         flush_interval: seconds after which rows of a partly filled chunk are written anyway
             (what a crash of the whole machine can lose).
         max_buffer_mb: cap on frame memory (ring plus the writer process's chunk buffer);
@@ -163,7 +166,9 @@ class FrameWriter:
             see ``benchmarks/RESULTS.md``), ``"batch"`` (``SCHED_BATCH``) or ``"normal"``.
         defer_mb: disk budget for chunks stored raw (zstd only, unsharded) while the ring
             fills faster than zstd drains it; they are recompressed in idle time and before
-            ``close()`` returns. ``0`` never defers.
+            ``close()`` returns. ``0`` never defers. Local stores only.
+        storage_options: fsspec options for a URL (``key``, ``secret``, ``endpoint_url``,
+            ...); by default credentials come from the environment (``AWS_*``).
 
     ``append`` after ``close()`` raises ``RuntimeError("FrameWriter is closed")``.
     """
@@ -175,7 +180,7 @@ class FrameWriter:
 
     def __init__(
         self,
-        store: str | Path,
+        store: str | os.PathLike | StoreLocation,
         rank: int = 0,
         gpu: int = 0,
         num_envs: int = 1,
@@ -196,10 +201,10 @@ class FrameWriter:
         threads: int = 2,
         priority: str = "idle",
         defer_mb: float = 2048.0,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.closed = True  # until construction succeeds
-        if not isinstance(store, (str, os.PathLike)):
-            raise TypeError(f"store must be a path. Got {store!r} instead.")
+        self.location = StoreLocation.of(store, storage_options)
         # rank/gpu name the groups, which readers only list as rank<r>_gpu<g>_env<e>
         _check_integers(0, rank=rank, gpu=gpu)
         optional = {"chunk_frames": chunk_frames, "shard_frames": shard_frames}
@@ -210,7 +215,6 @@ class FrameWriter:
             raise ValueError(f"defer_mb must be a number >= 0. Got {defer_mb!r} instead.")
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}. Got {priority!r} instead.")
-        self.path = Path(store)
         self.rank, self.gpu, self.num_envs = int(rank), int(gpu), int(num_envs)
         self.fps = float(fps)
         self.codec = _checked_codec(codec)
@@ -226,7 +230,7 @@ class FrameWriter:
         offset = offset if global_env_offset is None else global_env_offset
 
         root = fmt.open_or_create_root(
-            self.path, fps=self.fps, video_prefix=video_prefix, config=config
+            self.location, fps=self.fps, video_prefix=video_prefix, config=config
         )
         for e in range(self.num_envs):
             fmt.create_env_group(
@@ -245,7 +249,7 @@ class FrameWriter:
         self._info_dtypes: dict[str, np.dtype] = {}
         self._process = WriterProcess(
             WriterConfig(
-                path=str(self.path.absolute()),  # the writer may outlive a chdir
+                location=self.location,
                 rank=self.rank,
                 group_names=self.group_names,
                 codec=self.codec.get_config(),
@@ -274,7 +278,7 @@ class FrameWriter:
 
     def __repr__(self) -> str:
         return (
-            f"FrameWriter({str(self.path)!r}, rank={self.rank}, gpu={self.gpu}, "
+            f"FrameWriter({self.location.url!r}, rank={self.rank}, gpu={self.gpu}, "
             f"num_envs={self.num_envs}, rows={self.stats.rows}, closed={self.closed})"
         )
 
@@ -384,6 +388,11 @@ class FrameWriter:
         shapes = self._rows.learn_shapes(frames)
         largest = 3 * max(h * w for h, w, _ in shapes.values())
         chunk_frames = self.chunk_frames or _auto_chunk_frames(largest)
+        if self.shard_frames is None and not self.location.is_local:
+            row_bytes = self.num_envs * sum(3 * h * w for h, w, _ in shapes.values())
+            self.shard_frames = _auto_shard_frames(
+                chunk_frames, largest, row_bytes, self.max_buffer_bytes
+            )
         if self.shard_frames is not None and self.shard_frames % chunk_frames:
             raise ValueError(
                 f"shard_frames must be a multiple of chunk_frames ({chunk_frames}). "
@@ -463,6 +472,22 @@ def _auto_chunk_frames(frame_bytes: int) -> int:
     while rows > 1 and rows * frame_bytes > MAX_CHUNK_BYTES:
         rows //= 2
     return rows
+
+
+def _auto_shard_frames(
+    chunk_frames: int, frame_bytes: int, row_bytes: int, max_buffer_bytes: int
+) -> int:
+    """Rows per shard on object stores: up to :data:`OBJECT_STORE_CHUNKS_PER_SHARD` chunks,
+    fewer while one camera's shard would pass :data:`MAX_SHARD_BYTES` or the writer's shard
+    buffer (every env and camera) a quarter of ``max_buffer_mb``. Fewer, bigger objects:
+    object stores charge per request."""
+    chunks = OBJECT_STORE_CHUNKS_PER_SHARD
+    while chunks > 1 and (
+        chunks * chunk_frames * frame_bytes > MAX_SHARD_BYTES
+        or 4 * chunks * chunk_frames * row_bytes > max_buffer_bytes
+    ):
+        chunks //= 2
+    return chunks * chunk_frames
 
 
 def _check_positive(**values: Any) -> None:

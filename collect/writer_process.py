@@ -44,6 +44,7 @@ import numpy as np
 from . import store as fmt
 from .codecs import ZstdCodec_, deferred_compression, get_codec
 from .compact import Compactor
+from .location import StoreLocation
 from .ring import HEADER_BYTES, FrameRing, RingHeader, RingLayout, copy_channels, create_memfd
 
 __all__ = ["PRIORITIES", "WriterConfig", "WriterError", "WriterProcess"]
@@ -84,7 +85,7 @@ class WriterError(RuntimeError):
 class WriterConfig:
     """What the writer process needs to open the groups the rollout side created."""
 
-    path: str
+    location: StoreLocation
     rank: int
     group_names: list[str]
     codec: dict[str, Any]
@@ -221,7 +222,7 @@ class WriterProcess:
             if answer[0] == ERROR:
                 self._error = answer[1]
         committed = self.header.committed
-        where = f"rank {self.config.rank}: writing frames to {self.config.path!r} failed"
+        where = f"rank {self.config.rank}: writing frames to {self.config.location.url!r} failed"
         if self._error is not None:
             cause = self._error
         else:  # it always says why before it exits: it was killed (SIGKILL, the OOM killer)
@@ -319,6 +320,7 @@ class WriterLoop:
         self.ring: FrameRing | None = None
         self.chunk: _Chunk | None = None
         self.groups: list[fmt.GroupWriter] = []
+        self.group_handles: list[Any] = []  # the zarr groups, opened by ``open``
         self.pool: ThreadPoolExecutor | None = None
         self.rows = 0  # rows received
         self.last_commit = time.monotonic()
@@ -375,9 +377,10 @@ class WriterLoop:
 
     def _open(self, config: WriterConfig) -> None:
         self.config = config
-        root = Path(config.path)
         self.codec = get_codec(config.codec)
-        self.group_handles = [fmt.open_env_group(root, name) for name in config.group_names]
+        self.group_handles = [
+            fmt.open_env_group(config.location, name) for name in config.group_names
+        ]
         self.pool = ThreadPoolExecutor(config.threads, thread_name_prefix="evalframes-write")
 
     def _start(self, layout: ChunkLayout) -> None:
@@ -397,7 +400,11 @@ class WriterLoop:
         for group in self.groups:
             for camera, (h, w, _) in layout.ring.cameras.items():
                 group.add_camera(camera, h, w)
-        deferrable = isinstance(self.codec, ZstdCodec_) and layout.shard_frames is None
+        deferrable = (
+            isinstance(self.codec, ZstdCodec_)
+            and layout.shard_frames is None
+            and self.config.location.is_local  # raw now, rewritten later: files, not PUTs
+        )
         if deferrable and self.config.defer_mb > 0:
             self.compactor = Compactor(self.codec.level)
 
@@ -446,7 +453,7 @@ class WriterLoop:
     def _disk_has_room_for(self, raw: int) -> bool:
         """Raw chunks only where the disk keeps room for 8 more (else compress now)."""
         assert self.config is not None
-        return shutil.disk_usage(self.config.path).free > 8 * raw
+        return shutil.disk_usage(self.config.location.path).free > 8 * raw
 
     def _write_deferred(self, chunk: _Chunk) -> None:
         """Write the chunk's frames raw (no compression CPU now); queue them for zstd."""
@@ -571,12 +578,9 @@ class WriterLoop:
             self.ring.close()
 
     def _bytes_stored(self) -> int:
-        total = 0
-        root = Path(self.config.path) if self.config else None
-        for name in self.config.group_names if self.config else []:
-            for dirpath, _dirs, files in os.walk(root / name):
-                total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
-        return total
+        if not self.group_handles:
+            return 0
+        return fmt.stored_bytes(self.group_handles)
 
 
 def _raw_bytes(chunk: _Chunk) -> int:

@@ -19,9 +19,11 @@ import dataclasses
 import logging
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from collect.location import StoreLocation
 from collect.store import open_store
 
 from .encode import check_codec
@@ -39,9 +41,17 @@ log = logging.getLogger(__name__)
 
 
 def render_store(
-    store: str | Path, out: str | Path, options: RenderOptions | None = None, **changes: Any
+    store: str | Path | StoreLocation,
+    out: str | Path,
+    options: RenderOptions | None = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    **changes: Any,
 ) -> RenderReport:
     """Render one video per group of the frame store ``store`` into the directory ``out``.
+
+    ``store`` is a path or a URL (``s3://bucket/run.zarr``, with ``storage_options`` for
+    fsspec or credentials from the environment); the Dask workers read it directly.
 
     ``options`` (default: :class:`~render.options.RenderOptions`'s defaults) with
     ``changes`` applied as :func:`dataclasses.replace` does: ``render_store(s, o, crf=20)``,
@@ -57,7 +67,8 @@ def render_store(
     Raises ``TypeError`` for a change that is no option, ``ValueError`` for invalid options
     (:class:`~render.options.OptionError`; an unknown layout or codec, a ``groups`` glob that
     matches no group...), ``FileNotFoundError`` / :class:`~collect.store.StoreFormatError`
-    for a missing or foreign store, ``NotADirectoryError`` when ``out`` is a file, and
+    for a missing or foreign store, :class:`~collect.location.StoreAccessError` for one that
+    cannot be reached, ``NotADirectoryError`` when ``out`` is a file, and
     ``ConnectionError`` when the scheduler cannot be reached. Failures of single outputs do
     not raise: they are in the report (``report.ok`` is False), and every other output is
     still rendered.
@@ -78,7 +89,7 @@ def render_store(
         )  # fmt: skip
     started = time.perf_counter()
     check_codec(options.encoder)
-    frame_store = open_store(store)
+    frame_store = open_store(store, storage_options)
     out_dir = _output_dir(Path(out), create=not options.dry_run)
     plans, failures = plan_outputs(frame_store, out_dir, options)
     mosaic = plan_mosaic(frame_store, plans, out_dir, options) if options.mosaic else None
@@ -101,7 +112,7 @@ def render_store(
     if not options.dry_run:
         write_run_report(out_dir, frame_store, options)  # episodes.csv, summary.json
     if options.gallery and not options.dry_run:
-        write_gallery(out_dir, results, title=f"{frame_store.path.name}: evalframes videos")
+        write_gallery(out_dir, results, title=f"{frame_store.location.name}: evalframes videos")
     return RenderReport(results, seconds=time.perf_counter() - started, dry_run=options.dry_run)
 
 

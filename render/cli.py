@@ -14,8 +14,9 @@ import dataclasses
 import logging
 import sys
 
-from collect.cli import OneLineErrorParser
+from collect.cmdline import OneLineErrorParser
 from collect.dask_cluster import quiet_dask_logs
+from collect.location import quiet_storage_logs
 from collect.store import open_store
 
 from .api import render_store
@@ -58,7 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
-    p.add_argument("store", help="frame store (.zarr directory) written by collect")
+    p.add_argument(
+        "store",
+        help="frame store written by collect: a .zarr directory or a URL (s3://bucket/run.zarr; "
+        "credentials and endpoint from the AWS_* environment variables, read by every worker)",
+    )
     p.add_argument("out", nargs="?", default=None, help="output directory (created if missing)")
     video = p.add_argument_group("video")
     video.add_argument(
@@ -179,6 +184,7 @@ def _configure_logging(verbose: bool) -> None:
     handler.setFormatter(_Prefixed("%(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     quiet_dask_logs(logging.INFO if verbose else logging.WARNING)
+    quiet_storage_logs(logging.INFO if verbose else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

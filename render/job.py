@@ -9,7 +9,8 @@ segment and a ``join_segments`` task that depends on them. It runs on
 * ``workers=N``: a local ``dask.distributed`` cluster of N single-thread workers (pair with
   ``encoder_threads=1``: one encoder thread per worker, as on a cluster);
 * ``scheduler=ADDRESS``: a running ``dask.distributed`` scheduler. Its workers open the store
-  and write the videos themselves, so both paths must be reachable from every worker.
+  (a shared path, or an object-store URL they read directly) and write the videos
+  themselves, so the store and the output directory must be reachable from every worker.
 
 Progress is counted in rows: local tasks update the bar directly; tasks on distributed
 workers send Dask events that the client turns into bar updates. How many tasks can run at

@@ -181,7 +181,7 @@ def plan_mosaic(
     if options.overlay:  # the outcomes the overlays draw, as for a per-env video
         identity["outcomes"] = {c.group: _outcomes(c.overlay) for c in cells if c.overlay}
     return MosaicPlan(
-        store=store.path.resolve(),
+        store=store.location,
         group="mosaic",
         path=out_dir / f"{store.video_prefix}_mosaic.mp4",
         rows=(0, length),

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from collect.location import StoreLocation
 from collect.store import FrameStore, GroupReader, group_name
 
 from .compose import Canvas
@@ -76,7 +77,7 @@ class VideoPlan:
     (:attr:`picture_size`); everything else (file, rows, encoding, sidecar, result) is here.
     """
 
-    store: Path
+    store: StoreLocation
     group: str  # the group it shows (the name results and the summary use)
     path: Path
     rows: tuple[int, int]
@@ -166,7 +167,7 @@ def plan_outputs(
     names = store.group_names(options.groups)
     if not names and store.group_names():
         raise ValueError(
-            f"no group of {str(store.path)!r} matches {options.groups!r}; "
+            f"no group of {store.location.url!r} matches {options.groups!r}; "
             f"its groups are {', '.join(_abbreviated(store.group_names()))}"
         )
     plans: list[VideoPlan] = []
@@ -216,7 +217,7 @@ def _plan_group(
                 identity["partial_metadata"] = meta.partial_metadata
             plans.append(
                 OutputPlan(
-                    store=store.path.resolve(),
+                    store=store.location,
                     group=group.name,
                     path=out_dir / f"{stem}{suffix}{canvas.suffix}.mp4",
                     canvas=canvas,
@@ -350,7 +351,7 @@ def write_sidecar(plan: VideoPlan, frames: int, complete: bool) -> None:
         "complete": complete,
         "frames": frames,
         "bytes": plan.path.stat().st_size,
-        "store": str(plan.store),
+        "store": plan.store.url,
         "group": plan.group,
         "rows": list(plan.rows),
         "fps": plan.fps,

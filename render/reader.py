@@ -21,11 +21,11 @@ import socket
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
+from collect.location import StoreAccessError, StoreLocation
 from collect.store import GroupReader, StoreFormatError, open_store
 
 __all__ = ["RenderError", "RowBlock", "open_group", "prefetch", "read_blocks"]
@@ -38,14 +38,14 @@ class RenderError(RuntimeError):
     """An output cannot be rendered at all (store unreachable, no readable rows)."""
 
 
-def open_group(store: Path, name: str) -> GroupReader:
+def open_group(store: StoreLocation, name: str) -> GroupReader:
     """Open group ``name`` of the store; :class:`RenderError` naming this host if unreachable."""
     try:
         return open_store(store).group(name)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, StoreAccessError) as e:
         raise RenderError(
-            f"frame store {str(store)!r} is not readable on host {socket.gethostname()} "
-            f"({e}); the store path must be reachable by every Dask worker"
+            f"frame store {store.url!r} is not readable on host {socket.gethostname()} "
+            f"({e}); the store must be reachable by every Dask worker"
         ) from e
 
 

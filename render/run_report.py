@@ -198,7 +198,7 @@ def summarize(
     }
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return {
-        "store": str(store.path.resolve()),
+        "store": store.location.url,
         "store_created": store.attrs.get("created"),
         "date": date or now,
         "config": store.attrs.get("config", {}),

@@ -8,7 +8,7 @@ for skipped intermediate steps, ``[N, T]`` rewards, flags only in the chunk's la
 at the chunk's end an auto-reset of the envs that ended with the terminal observation under
 ``final_key`` (``final_obs`` or ``final_observation``) and ``final_info`` in the last info.
 
-Each env is a one-env :class:`collect.envs.TabletopEnv`, so an env that ended mid-chunk is
+Each env is a one-env :class:`collect.eval.envs.TabletopEnv`, so an env that ended mid-chunk is
 simply not stepped again until its reset at the chunk's end. ``emitted`` lists, in order, each
 observation the env returned with what a recording of it must show (:class:`Emitted`).
 """
@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from collect.envs import make_env, sensor_key
+from collect.eval.envs import make_env, sensor_key
 
 CAMERAS = ("zed", "left_realsense", "right_realsense")
 

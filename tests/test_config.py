@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from collect.cli import main as collect_main
-from collect.config import ConfigError, load_config, num_devices
-from collect.placement import PlacementError, component_ids, parse_placement, plan_env_workers
+from collect.eval.cli import main as collect_main
+from collect.eval.config import ConfigError, load_config, num_devices
+from collect.eval.placement import PlacementError, component_ids, parse_placement, plan_env_workers
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from collect.adapters import to_camera_batches
-from collect.envs import (
+from collect.eval.envs import (
     CAMERA_NAMES,
     UnknownNameError,
     make_env,
@@ -18,7 +18,7 @@ from collect.envs import (
     register_env,
     synthetic_frame,
 )
-from collect.envs.tabletop import ARM_JOINTS, HOME, arm_ik
+from collect.eval.envs.tabletop import ARM_JOINTS, HOME, arm_ik
 
 
 def _frame(obs: list[dict], env: int, camera: str) -> np.ndarray:

@@ -21,7 +21,7 @@ import zarr
 from test_render_helpers import decode, scene
 
 from collect import FrameWriter, open_store
-from collect.envs import ENV_TYPES
+from collect.eval.envs import ENV_TYPES
 from collect.outcomes import END_OUTCOMES
 from collect.wrappers import RecordFrames
 from render import RenderOptions, render_store
@@ -116,7 +116,7 @@ def check_report_matches_the_store(out: Path, store: Path) -> tuple[list[dict], 
 def test_env_rules_are_declared_once_for_registered_envs_and_light_to_import():
     assert set(END_OUTCOMES) <= set(ENV_TYPES)
     assert END_OUTCOMES["mujoco_tabletop"]["terminated"] == "success"
-    code = "import sys, render; assert not {'collect.envs', 'mujoco'} & set(sys.modules)"
+    code = "import sys, render; assert not {'collect.eval', 'mujoco'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -230,8 +230,8 @@ def tabletop_run(tmp_path_factory):
     """The eval runner: 2 tabletop envs, scripted policy, 2 epochs; it renders at the end."""
     from distributed import Client, LocalCluster
 
-    from collect.config import load_config
-    from collect.runner import run_eval
+    from collect.eval.config import load_config
+    from collect.eval.runner import run_eval
 
     root = tmp_path_factory.mktemp("tabletop")
     cfg = load_config(

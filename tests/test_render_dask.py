@@ -2,76 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from distributed import Client, get_task_stream
 from test_render_helpers import composed, decode, psnr, write_store
 
 import collect.dask_cluster
 from render import render_store
 from render.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _start(args: list[str], log: Path) -> subprocess.Popen:
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
-    )
-    with log.open("w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "dask", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # its own process group: the nanny's worker goes with it
-        )
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for proc in reversed(procs):
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in reversed(procs):
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-@pytest.fixture
-def scheduler(tmp_path):
-    """Address of a loopback scheduler with two single-thread workers (killed afterwards)."""
-    scheduler_file = tmp_path / "scheduler.json"
-    common = ["--scheduler-file", str(scheduler_file), "--no-dashboard"]
-    procs = []
-    try:
-        procs.append(
-            _start(["scheduler", "--host", "127.0.0.1", "--port", "0", *common], tmp_path / "s.log")
-        )
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists():
-            assert time.monotonic() < deadline, (tmp_path / "s.log").read_text()
-            time.sleep(0.1)
-        for i in range(2):
-            worker = ["worker", "--nthreads", "1", "--host", "127.0.0.1", "--name", f"w{i}"]
-            worker += ["--local-directory", str(tmp_path / f"w{i}")]
-            procs.append(_start([*worker, *common], tmp_path / f"w{i}.log"))
-        address = json.loads(scheduler_file.read_text())["address"]
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
-        yield address
-    finally:
-        _stop(procs)
 
 
 def same_videos(a: Path, b: Path) -> None:

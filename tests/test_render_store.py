@@ -291,4 +291,4 @@ def test_a_store_the_worker_cannot_reach_is_a_clear_failure(tmp_path):
     result = render_output(plan)
     assert result.status == "failed"
     assert "s.zarr' is not readable on host" in result.error
-    assert "the store path must be reachable by every Dask worker" in result.error
+    assert "the store must be reachable by every Dask worker" in result.error

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import collect.runner
-from collect.cli import main as collect_main
-from collect.config import load_config
-from collect.placement import plan_env_workers
+import collect.eval.runner
+from collect.eval.cli import main as collect_main
+from collect.eval.config import load_config
+from collect.eval.placement import plan_env_workers
 from collect.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,8 +31,8 @@ def no_workers(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a worker was started for a bad config")
 
-    monkeypatch.setattr(collect.runner, "run_eval", forbidden)
-    monkeypatch.setattr(collect.runner, "dask_client", forbidden)  # what run_eval starts
+    monkeypatch.setattr(collect.eval.runner, "run_eval", forbidden)
+    monkeypatch.setattr(collect.eval.runner, "dask_client", forbidden)  # what run_eval starts
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:

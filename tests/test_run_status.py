@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-import collect.envs
+import collect.eval.envs
 from collect import open_store
 from collect.check import check_store
-from collect.config import ConfigError, load_config, to_container
-from collect.placement import plan_env_workers
-from collect.runner import run_eval, run_worker
+from collect.eval.config import ConfigError, load_config, to_container
+from collect.eval.placement import plan_env_workers
+from collect.eval.runner import run_eval, run_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTING = ROOT / "configs" / "testing_1x2.yaml"
@@ -71,14 +71,14 @@ def test_a_failed_run_marks_its_groups_failed_and_check_says_so(
     tmp_path, monkeypatch, at, rows, state
 ):
     cfg, worker = one_worker(tmp_path)
-    scripted = collect.envs.make_policy
+    scripted = collect.eval.envs.make_policy
 
     def crashing(name: str, env: object, **kwargs: object) -> CrashingPolicy:
         if at == 0:
             raise RuntimeError("the policy crashed before the first step")
         return CrashingPolicy(scripted(name, env, **kwargs), at)
 
-    monkeypatch.setattr(collect.envs, "make_policy", crashing)  # run_worker imports it
+    monkeypatch.setattr(collect.eval.envs, "make_policy", crashing)  # run_worker imports it
     with pytest.raises(RuntimeError, match="crashed"):
         run_worker(worker, cfg)
     path = cfg["env"]["eval"]["video_cfg"]["frames_path"]
@@ -107,7 +107,7 @@ def test_a_rerun_into_the_same_store_is_refused_or_replaces_the_whole_run(tmp_pa
     assert [(g.name, g.rows, g.status) for g in store.groups()] == [
         ("rank0_gpu0_env0", 6, "complete")
     ]
-    assert check_store(store.path).exit_status == 0
+    assert check_store(store.location).exit_status == 0
 
 
 def test_a_folder_that_is_not_a_store_is_never_replaced(tmp_path):

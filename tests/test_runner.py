@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from collect import open_store
-from collect.config import load_config
-from collect.runner import run_eval
+from collect.eval.config import load_config
+from collect.eval.runner import run_eval
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SEED_CONFIGS = {

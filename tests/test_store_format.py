@@ -132,11 +132,8 @@ def test_row_chunk_files_written_directly_are_what_zarr_writes(tmp_path):
                 info={"score": [t * 0.5]},
             )
     group = tmp_path / "s.zarr" / "rank0_gpu0_env0"
-    for path, values in [
-        ("reward", reward),
-        ("step", np.arange(rows)),
-        ("info/score", np.arange(rows) * 0.5),
-    ]:
+    expected = [("reward", reward), ("step", np.arange(rows)), ("info/score", np.arange(rows) / 2)]
+    for path, values in expected:
         reference = zarr.open_array(group / path).metadata
         ref = zarr.create_array(
             tmp_path / f"ref_{path.replace('/', '_')}.zarr", shape=(rows,), chunks=(4096,),

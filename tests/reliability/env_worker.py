@@ -69,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from collect import FrameWriter
-    from collect.envs import make_env, make_policy
+    from collect.eval.envs import make_env, make_policy
 
     env = make_env("mujoco_tabletop", NUM_ENVS, seed=args.seed, image_size=IMAGE_SIZE, tensor=False)
     if args.fail_at is not None:

@@ -27,7 +27,7 @@ from test_writer import BAD_INPUTS as WRITER_TEST_CASES
 
 from collect import FrameInputError, FrameWriter, adapters, open_store
 from collect.check import main as check_main
-from collect.cli import main as collect_main
+from collect.eval.cli import main as collect_main
 from render import render_store
 from render.cli import main as render_main
 
@@ -79,7 +79,7 @@ CONSTRUCTOR = {
         "frame codec {'id': 'zstd', 'level': 99}: Value must be less than or equal to 22",
     ),
     "codec option typo": ({"codec": {"id": "zstd", "lvl": 3}}, "unexpected keyword argument 'lvl'"),
-    "store=None": ({"store": None}, "store must be a path. Got None instead."),
+    "store=None": ({"store": None}, "store must be a path or a URL. Got None instead."),
 }
 
 

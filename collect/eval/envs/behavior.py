@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..adapters import to_camera_batches
+from collect.adapters import to_camera_batches
+
 from .base import VectorEnv
 from .registry import register_env
 
@@ -79,7 +80,7 @@ class BehaviorEnv(VectorEnv):
 
     Examples - without OmniGibson, the error says how to install it:
 
-    >>> from collect.envs import make_env
+    >>> from collect.eval.envs import make_env
     >>> make_env("behavior", 1, config={})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...

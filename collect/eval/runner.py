@@ -1,7 +1,7 @@
 """The eval runner: env workers as Dask tasks, each stepping its envs and recording them.
 
 ``run_eval(cfg)`` plans the env workers from ``cluster.component_placement`` and
-``env.eval.total_num_envs`` (:mod:`collect.placement`), runs one Dask task per worker rank
+``env.eval.total_num_envs`` (:mod:`collect.eval.placement`), runs one Dask task per worker rank
 (a LocalCluster of processes, or an existing cluster), and, when ``video_cfg`` asks for both
 ``save_frames`` and ``save_video``, renders the MP4s from the store after the rollouts, out of
 the hot path.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import time
 import uuid
 from collections.abc import Mapping
@@ -22,11 +21,19 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from collect.dask_cluster import (
+    dask_client,
+    follow_events,
+    request_stop,
+    send_event,
+    stop_requested,
+)
+from collect.location import StoreAccessError, StoreLocation
+from collect.recorders import recorder_from_video_cfg
+from collect.store import StoreFormatError, open_store, remove_store
+
 from .config import ConfigError, num_devices, to_container
-from .dask_cluster import dask_client, follow_events, request_stop, send_event, stop_requested
 from .placement import EnvWorker, plan_env_workers
-from .recorders import recorder_from_video_cfg
-from .store import StoreFormatError, open_store
 
 __all__ = ["EnvResult", "EvalSummary", "WorkerResult", "run_eval", "run_worker"]
 
@@ -80,7 +87,7 @@ class EvalSummary:
     """The whole eval: every worker's result, and where the frames and videos are."""
 
     workers: list[WorkerResult]
-    frames_path: Path | None
+    frames_path: str | None  # a path or a URL
     video_dir: Path | None
     videos: list[Path] = field(default_factory=list)
     render_ok: bool = True
@@ -215,7 +222,7 @@ def _follow_progress(
 
 
 def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = None) -> EvalSummary:
-    """Run the whole eval described by ``cfg`` (see ``collect/configs/default.yaml``)."""
+    """Run the whole eval described by ``cfg`` (see ``collect/eval/configs/default.yaml``)."""
     workers = plan_env_workers(
         OmegaConf.to_container(cfg.cluster.component_placement),
         cfg.env.eval.total_num_envs,
@@ -223,7 +230,7 @@ def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = Non
     )
     video = cfg.env.eval.video_cfg
     if video.save_frames:
-        _prepare_store(Path(video.frames_path), overwrite=bool(video.overwrite))
+        _prepare_store(str(video.frames_path), overwrite=bool(video.overwrite))
     plain = to_container(cfg)
     with contextlib.ExitStack() as stack:
         if client is None:  # a LocalCluster of one process per env worker, or the scheduler
@@ -243,7 +250,7 @@ def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = Non
             raise
         summary = EvalSummary(
             workers=results,
-            frames_path=Path(video.frames_path) if video.save_frames else None,
+            frames_path=str(video.frames_path) if video.save_frames else None,
             video_dir=Path(video.video_base_dir) if video.save_video else None,
         )
         if video.save_frames and video.save_video:
@@ -281,29 +288,35 @@ def _render_after_rollouts(summary: EvalSummary, cfg: DictConfig, client: Any) -
     summary.render_ok = report.ok
 
 
-def _prepare_store(path: Path, *, overwrite: bool) -> None:
-    """Before any worker starts: a store already at ``path`` holds another run, which is
-    replaced as a whole with ``overwrite`` and refused without (one store, one run: groups
-    of two runs side by side would render as one)."""
-    if not path.exists():
-        return
+def _prepare_store(store: str, *, overwrite: bool) -> None:
+    """Before any worker starts: a store already at ``store`` (a path or a URL) holds another
+    run, which is replaced as a whole with ``overwrite`` and refused without (one store, one
+    run: groups of two runs side by side would render as one). A location that cannot be
+    used (bad URL, missing bucket, credentials) stops the run here."""
     key = "env.eval.video_cfg.frames_path"
+    location = StoreLocation.of(store)
+    if location.is_local and not location.path.exists():
+        return
     try:
-        groups = open_store(path).group_names()
+        groups = open_store(location).group_names()
+    except StoreAccessError as e:
+        raise ConfigError(f"{key}: {e}") from None
+    except FileNotFoundError:
+        return
     except (StoreFormatError, OSError) as e:
         raise ConfigError(
-            f"{key}: {str(path)!r} exists and is not an evalframes frame store ({e}); "
+            f"{key}: {store!r} exists and is not an evalframes frame store ({e}); "
             "choose another path"
         ) from None
     if not groups:
         return
     if not overwrite:
         raise ConfigError(
-            f"{key}: {str(path)!r} already holds a run ({len(groups)} env groups); set "
+            f"{key}: {store!r} already holds a run ({len(groups)} env groups); set "
             "env.eval.video_cfg.overwrite=true to replace it, or choose another frames_path"
         )
-    log.warning("replacing the previous run in %s (%d env groups)", path, len(groups))
-    shutil.rmtree(path)
+    log.warning("replacing the previous run in %s (%d env groups)", store, len(groups))
+    remove_store(location)
 
 
 def _render_options(video: DictConfig) -> dict[str, Any]:

@@ -1,14 +1,14 @@
 """Eval configs: RLinf's own YAML over embedded defaults, ``key=value`` overrides, validated.
 
-Layers, merged in order: evalframes' defaults (``collect/configs/default.yaml``), the config
-file with its ``defaults:`` list composed as Hydra does (:mod:`collect.config_compose`), then
+Layers, merged in order: evalframes' defaults (``collect/eval/configs/default.yaml``), the config
+file with its ``defaults:`` list composed as Hydra does (:mod:`collect.eval.config_compose`), then
 each override. The rules, so that RLinf files load as they are and typos fail at once:
 
 * an override may only set a key that exists (in the defaults, the files, or evalframes'
   schema); ``+key=value`` adds a new key, ``++key=value`` sets or adds (Hydra's syntax);
 * in the sections evalframes owns (``env.eval.video_cfg`` and its ``render``) every key must
   be one evalframes knows; keys it reads elsewhere are type-checked
-  (:data:`collect.config_schema.READ_KEYS`); everything else (actor, rollout, algorithm,
+  (:data:`collect.eval.config_schema.READ_KEYS`); everything else (actor, rollout, algorithm,
   hydra, simulator keys) is left as written and never resolved, so interpolations into
   sections an eval does not have (``${actor.model.precision}``) do no harm;
 * a ``cluster.component_placement`` mapping replaces the one before it whole (a shared key
@@ -23,7 +23,7 @@ each override. The rules, so that RLinf files load as they are and typos fail at
 >>> load_config(overrides=["env.eval.max_epsiode_steps=5"])
 Traceback (most recent call last):
 ...
-collect.config.ConfigError: override 'env.eval.max_epsiode_steps=5': no key env.eval.max_epsiode_steps; did you mean env.eval.max_episode_steps?
+collect.eval.config.ConfigError: override 'env.eval.max_epsiode_steps=5': no key env.eval.max_epsiode_steps; did you mean env.eval.max_episode_steps?
 """  # noqa: E501
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def to_container(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _defaults() -> DictConfig:
-    text = resources.files("collect").joinpath("configs/default.yaml").read_text()
+    text = resources.files("collect.eval").joinpath("configs/default.yaml").read_text()
     return OmegaConf.create(text)
 
 
@@ -334,10 +334,9 @@ def _check_env_options(cls: type, name: str, env: dict[str, Any]) -> None:
 
 def _check_video(video: dict[str, Any]) -> None:
     """Frame codec, writer priority and render options of ``env.eval.video_cfg``."""
+    from collect.codecs import get_codec
+    from collect.writer_process import PRIORITIES
     from render.options import OptionError, RenderOptions
-
-    from .codecs import get_codec
-    from .writer_process import PRIORITIES
 
     key = "env.eval.video_cfg"
     try:

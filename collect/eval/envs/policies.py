@@ -11,7 +11,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..registry import Registry
+from collect.registry import Registry
+
 from .base import VectorEnv
 
 __all__ = ["POLICIES", "Policy", "RandomPolicy", "make_policy"]
@@ -26,7 +27,7 @@ class Policy(Protocol):
 class RandomPolicy:
     """Uniform random actions in ``[-1, 1]`` (every built-in env takes normalised actions).
 
-    >>> from collect.envs import make_env
+    >>> from collect.eval.envs import make_env
     >>> env = make_env("synthetic", 3, action_dim=2)
     >>> policy = RandomPolicy(env, seed=1)
     >>> actions = policy(env.reset())
@@ -58,7 +59,7 @@ def make_policy(name: str, env: VectorEnv, *, seed: int = 0) -> Policy:
     Unknown names raise :class:`UnknownNameError` listing the choices; ``scripted`` on an env
     without a scripted controller raises ``ValueError``.
 
-    >>> from collect.envs import make_env
+    >>> from collect.eval.envs import make_env
     >>> env = make_env("synthetic", 2)
     >>> make_policy("scripted", env)(env.reset()).tolist()
     [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]

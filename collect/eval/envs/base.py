@@ -114,7 +114,7 @@ class VectorEnv:
     Examples - two synthetic envs whose episodes end after 2 steps, then auto-reset:
 
     >>> import numpy as np
-    >>> from collect.envs import make_env
+    >>> from collect.eval.envs import make_env
     >>> env = make_env("synthetic", 2, image_size=8, episode_length=2, tensor=False)
     >>> obs = env.reset(seed=0)
     >>> sorted(obs[0]["robot_r1"])

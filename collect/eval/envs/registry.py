@@ -1,6 +1,6 @@
 """The env registry: a dict from ``env_type`` name to env class, filled by :func:`register_env`.
 
->>> from collect.envs import ENV_TYPES
+>>> from collect.eval.envs import ENV_TYPES
 >>> sorted(ENV_TYPES)
 ['behavior', 'mujoco_tabletop', 'synthetic']
 """
@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..registry import Registry, UnknownNameError
+from collect.registry import Registry, UnknownNameError
 
 if TYPE_CHECKING:
     from .base import VectorEnv

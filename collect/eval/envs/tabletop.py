@@ -28,7 +28,7 @@ __all__ = ["TabletopEnv", "TabletopPushPolicy", "TaskState", "arm_ik"]
 
 logger = logging.getLogger(__name__)
 
-# Geometry of collect/assets/tabletop.xml (metres).
+# Geometry of collect/eval/assets/tabletop.xml (metres).
 TABLE_Z = 0.75
 SHOULDER = np.array([-0.4, 0.0, 0.89])
 UPPER_ARM, FOREARM, HAND = 0.40, 0.35, 0.11
@@ -205,7 +205,7 @@ class TabletopEnv(VectorEnv):
 
     Examples - the scripted policy pushes the cube onto the goal:
 
-    >>> from collect.envs import make_env, make_policy
+    >>> from collect.eval.envs import make_env, make_policy
     >>> env = make_env("mujoco_tabletop", 2, image_size=32, tensor=False)
     >>> policy = make_policy("scripted", env)
     >>> obs = env.reset(seed=0)
@@ -243,7 +243,7 @@ class TabletopEnv(VectorEnv):
             tensor=tensor,
         )
         self._mujoco = mujoco = _import_mujoco()
-        xml = resources.files("collect").joinpath("assets", "tabletop.xml").read_text()
+        xml = resources.files("collect.eval").joinpath("assets", "tabletop.xml").read_text()
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = [mujoco.MjData(self.model) for _ in range(self.num_envs)]
         self.frame_skip = frame_skip
@@ -346,7 +346,7 @@ class TabletopPushPolicy:
     It reads :meth:`TabletopEnv.task_state`; layouts differ per env, and a little seeded
     action noise varies the motion further.
 
-    >>> from collect.envs import make_env
+    >>> from collect.eval.envs import make_env
     >>> env = make_env("mujoco_tabletop", 3, image_size=8)
     >>> actions = TabletopPushPolicy(env)(env.reset())
     >>> actions.shape, bool((abs(actions) <= 1).all())

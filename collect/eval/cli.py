@@ -11,13 +11,15 @@ import argparse
 import logging
 import os
 import sys
-from typing import NoReturn
+
+from collect.cmdline import OneLineErrorParser
+from collect.dask_cluster import quiet_dask_logs
+from collect.location import quiet_storage_logs
 
 from .config import ConfigError, load_config
-from .dask_cluster import quiet_dask_logs
 from .placement import PlacementError
 
-__all__ = ["OneLineErrorParser", "main"]
+__all__ = ["main"]
 
 PROG = "python -m collect"
 
@@ -26,16 +28,6 @@ EPILOG = """examples:
   python -m collect configs/testing_1x2.yaml env.eval.max_episode_steps=20 env.image_size=64
   python -m collect my.yaml env.eval.video_cfg.save_video=false --scheduler tcp://host:8786
 """
-
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line (no usage dump), exit status 2.
-
-    Shared by every evalframes command line (collect, collect.check, render).
-    """
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     quiet_dask_logs(logging.DEBUG if args.verbose else logging.WARNING)
+    quiet_storage_logs(logging.INFO if args.verbose else logging.WARNING)
     config, overrides = args.config, list(args.overrides)
     if config is not None and "=" in config and not os.path.exists(config):
         config, overrides = None, [config, *overrides]

@@ -8,7 +8,7 @@ type-checked and, in the sections of :data:`CLOSED` (``env.eval.video_cfg`` and 
 >>> check_value("env.eval.total_num_envs", 0)
 Traceback (most recent call last):
 ...
-collect.config_schema.SchemaError: env.eval.total_num_envs must be a positive integer. Got 0 instead.
+collect.eval.config_schema.SchemaError: env.eval.total_num_envs must be a positive integer. Got 0 instead.
 >>> closest_key("env.eval.video_cfg.save_frame", ["env.eval.video_cfg.save_frames", "env.eval"])
 'env.eval.video_cfg.save_frames'
 """  # noqa: E501
