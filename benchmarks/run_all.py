@@ -43,12 +43,14 @@ MODES: dict[str, dict[str, list[str]]] = {
         "bench_hotpath.py": ["--steps", "60"],
         "bench_codecs.py": ["--sizes", "480", "--frames", "48", "--repeats", "1"],
         "bench_render.py": ["--sizes", "480", "--frames", "120", "--repeats", "1"],
+        "bench_objectstore.py": [],
     },
     "full": {
         "bench_rollout.py": [],
         "bench_hotpath.py": [],
         "bench_codecs.py": [],
         "bench_render.py": [],
+        "bench_objectstore.py": [],
     },
     "quick": {
         "bench_rollout.py": ["--quick"],
@@ -57,6 +59,7 @@ MODES: dict[str, dict[str, list[str]]] = {
         "bench_render.py": [
             "--sizes", "128", "--frames", "30", "--repeats", "1", "--group-size", "128",
         ],
+        "bench_objectstore.py": ["--sizes", "64", "--steps", "20", "--repeats", "1"],
     },
 }  # fmt: skip
 

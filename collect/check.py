@@ -175,21 +175,32 @@ def check_store(
     except (TypeError, ValueError) as e:
         return StoreHealth(str(store), error=str(e))
     try:
+        return _check_location(location, pattern, decode)
+    except StoreAccessError as e:  # the store went out of reach while being checked
+        return StoreHealth(location.url, error=str(e))
+
+
+def _check_location(location: StoreLocation, pattern: str, decode: bool) -> StoreHealth:
+    try:
         frame_store = open_store(location)
     except (FileNotFoundError, StoreFormatError, StoreAccessError) as e:
         health = StoreHealth(location.url, error=str(e))
-        if isinstance(e, StoreFormatError) and not _root_metadata_readable(location):
-            # the groups do not need the root to be opened: show what is intact
-            health.groups = _check_groups(FrameStore(location, root=None), pattern, decode)
+        if isinstance(e, StoreFormatError) and (not location.is_local or location.path.is_dir()):
+            zarr_store = location.zarr_store(read_only=True)
+            if not _root_metadata_readable(location, zarr_store):
+                # the groups do not need the root to be opened: show what is intact
+                unrooted = FrameStore(location, None, zarr_store)
+                health.groups = _check_groups(unrooted, pattern, decode)
         return health
     if not frame_store.group_names(pattern) and frame_store.group_names():  # a typo
         return StoreHealth(location.url, error=f"no group matches {pattern!r}")
     return StoreHealth(location.url, _check_groups(frame_store, pattern, decode))
 
 
-def _root_metadata_readable(location: StoreLocation) -> bool:
+def _root_metadata_readable(location: StoreLocation, zarr_store: Any) -> bool:
     try:
-        raw = sync(location.zarr_store(read_only=True).get("zarr.json", default_buffer_prototype()))
+        with location.translated_errors("reading the root metadata"):
+            raw = sync(zarr_store.get("zarr.json", default_buffer_prototype()))
         json.loads(raw.to_bytes() if raw is not None else b"")
     except (OSError, ValueError):
         return False

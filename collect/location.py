@@ -34,7 +34,16 @@ from zarr.core.sync import sync
 __all__ = ["StoreAccessError", "StoreLocation", "quiet_storage_logs"]
 
 _URL_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$")
-_EXTRA = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}  # protocol -> evalframes extra
+# protocol (with buckets) -> what to install for it
+_EXTRA = {"s3": "evalframes[s3]", "s3a": "evalframes[s3]", "gs": "gcsfs", "gcs": "gcsfs"}
+# Client settings unless storage_options say otherwise: give up on an endpoint that does not
+# answer within ~half a minute instead of botocore's minutes (60 s connect timeout, retries).
+_CLIENT_DEFAULTS = {
+    "s3": {"config_kwargs": {"connect_timeout": 10, "retries": {"max_attempts": 3}}},
+}
+_CLIENT_DEFAULTS["s3a"] = _CLIENT_DEFAULTS["s3"]
+_CONNECTION_ERRORS = {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError",
+                      "ReadTimeoutError", "ServerTimeoutError"}  # fmt: skip
 _STORAGE_LOGGERS = ("botocore", "aiobotocore", "s3fs", "fsspec", "gcsfs", "urllib3")
 _CREDENTIALS = {
     "s3": "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or storage_options key/secret)",
@@ -63,7 +72,7 @@ class StoreLocation:
         if isinstance(store, StoreLocation):
             if storage_options is None:
                 return store
-            return cls(store.url, dict(storage_options))
+            store = store.url
         if not isinstance(store, (str, os.PathLike)):
             raise TypeError(f"store must be a path or a URL. Got {store!r} instead.")
         text = os.fspath(store)
@@ -74,6 +83,8 @@ class StoreLocation:
             if storage_options:
                 raise ValueError(f"storage_options are for URLs; {text!r} is a local path")
             return cls(str(Path(text).absolute()))
+        if not match.group(2).strip("/"):
+            raise ValueError(f"store URL {text!r} names no bucket or path")
         return cls(text.rstrip("/"), dict(storage_options) if storage_options else None)
 
     @property
@@ -107,16 +118,28 @@ class StoreLocation:
         """The zarr store at this location (``StoreAccessError`` if the URL cannot be used)."""
         if self.is_local:
             return zarr.storage.LocalStore(self.url, read_only=read_only)
-        with self.translated_errors():
-            # no listing cache: other processes add groups and chunks all the time
-            options = {"use_listings_cache": False, **(self.storage_options or {})}
+        # no listing cache: other processes add groups and chunks all the time
+        options = {"use_listings_cache": False, **_CLIENT_DEFAULTS.get(self.protocol, {})}
+        options.update(self.storage_options or {})
+        try:
             return zarr.storage.FsspecStore.from_url(
                 self.url, storage_options=options, read_only=read_only
             )
+        except ImportError as e:
+            extra = _EXTRA.get(self.protocol)
+            hint = f"pip install '{extra}'" if extra else "install its fsspec package"
+            problem = f"the {self.protocol}:// protocol needs its fsspec package ({hint})"
+            raise StoreAccessError(f"frame store {self.url!r}: {problem}") from e
+        except ValueError as e:  # fsspec: "Protocol not known"
+            raise StoreAccessError(
+                f"frame store {self.url!r}: unknown storage protocol {self.protocol!r} "
+                f"(not a path or an fsspec URL: {_first_line(e)})"
+            ) from e
 
     def check_access(self, store: Store) -> None:
         """One request to the bucket before any other (object stores with buckets), so an
-        unusable location fails with one clear line instead of many concurrent requests'."""
+        unusable location fails with one clear line instead of many concurrent requests'.
+        Needs the permission to list the bucket, which finding the groups needs anyway."""
         if self.protocol not in _EXTRA:
             return
         with self.translated_errors():
@@ -129,12 +152,12 @@ class StoreLocation:
 
     @contextlib.contextmanager
     def translated_errors(self, action: str = "") -> Iterator[None]:
-        """Turn what fsspec and its backends raise for an unusable location into one
-        :class:`StoreAccessError` line naming this URL (local paths: left as they are)."""
+        """Turn what the storage client raises when the location cannot be used (refused
+        credentials, an unreachable endpoint, an invalid bucket name) into one
+        :class:`StoreAccessError` naming this URL; everything else passes unchanged (local
+        paths: all of it)."""
         try:
             yield
-        except StoreAccessError:
-            raise
         except Exception as e:
             problem = None if self.is_local else self._problem(e)
             if problem is None:
@@ -143,24 +166,18 @@ class StoreLocation:
             raise StoreAccessError(f"frame store {self.url!r}{doing}: {problem}") from e
 
     def _problem(self, error: Exception) -> str | None:
-        """What went wrong with the location, in words; ``None``: not a location problem."""
+        """What is wrong with the location, by the error's type; ``None``: not the
+        location's problem (evalframes' own errors, a missing object, damaged data)."""
         names = {cls.__name__ for cls in type(error).__mro__}
-        if isinstance(error, ImportError):
-            extra = _EXTRA.get(self.protocol)
-            hint = f"pip install 'evalframes[{extra}]'" if extra else "install its fsspec package"
-            return f"the {self.protocol}:// protocol needs {error.name or 'a package'} ({hint})"
-        if isinstance(error, ValueError) and "protocol" in str(error).lower():
-            return f"unknown storage protocol {self.protocol!r} (not a path or an fsspec URL)"
         if isinstance(error, PermissionError):
             check = _CREDENTIALS.get(self.protocol, "the credentials")
             return f"access denied ({_first_line(error)}); check {check}"
-        if isinstance(error, FileNotFoundError) and "bucket" in str(error).lower():
-            return f"bucket {self.bucket!r} does not exist"
-        connection = {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError"}
-        if names & connection or isinstance(error, (ConnectionError, TimeoutError)):
+        if names & _CONNECTION_ERRORS or isinstance(error, (ConnectionError, TimeoutError)):
             return f"cannot reach the storage endpoint ({_first_line(error)})"
         if "NoCredentialsError" in names:
             return f"no credentials found; set {_CREDENTIALS.get(self.protocol, 'them')}"
+        if "ParamValidationError" in names:  # botocore: e.g. an invalid bucket name
+            return f"invalid location ({_first_line(error)})"
         return None
 
     @property

@@ -29,9 +29,9 @@ the data of those rows is in every array; shapes may run ahead of it and are nev
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import fnmatch
-import functools
 import logging
 import os
 import re
@@ -273,8 +273,9 @@ def remove_store(store: StoreLocation) -> None:
     if store.is_local:
         shutil.rmtree(store.path)
         return
-    with store.translated_errors("removing the store"):
-        sync(store.zarr_store(read_only=False).clear())
+    zarr_store = store.zarr_store(read_only=False)
+    with store.translated_errors("removing the store"):  # one listing, then bulk deletes
+        sync(zarr_store.fs._rm(zarr_store.path, recursive=True))
 
 
 def open_env_group(store: StoreLocation, name: str) -> zarr.Group:
@@ -287,8 +288,9 @@ class GroupWriter:
     """The arrays of one env's group as its one writer sees them: created, grown, written.
 
     Rows are written a whole buffer at a time (``rows_per_write``: a chunk, or a shard), so
-    zarr never reads back and merges a partly written chunk file. Shapes grow ahead of the
-    rows in big steps; :func:`commit_rows` publishes what is readable.
+    no chunk is ever merged with what was there (zarr's sharding codec still fetches a
+    shard's previous version first). Shapes grow ahead of the rows in big steps;
+    :func:`commit_rows` publishes what is readable.
     """
 
     def __init__(
@@ -374,19 +376,16 @@ class GroupWriter:
         """Store one encoded chunk of the array ``path`` whole: a file replaced atomically
         (local stores) or one object PUT (object stores: atomic per object)."""
         array = self.arrays[path]
-        key = array.metadata.encode_chunk_key(coords)
-        store = array.store_path.store
-        if isinstance(store, zarr.storage.LocalStore):
-            replace_file(Path(str(store.root)) / array.store_path.path / key, parts)
+        if isinstance(array.store_path.store, zarr.storage.LocalStore):
+            replace_file(_chunk_file(array, coords), parts)
         else:
-            data = b"".join(parts)
-            sync((array.store_path / key).set(default_buffer_prototype().buffer.from_bytes(data)))
+            data = default_buffer_prototype().buffer.from_bytes(b"".join(parts))
+            sync((array.store_path / array.metadata.encode_chunk_key(coords)).set(data))
 
     def chunk_file(self, camera: str, start: int) -> Path:
         """The file of the chunk of ``camera`` that begins at row ``start`` (local stores)."""
-        array = self.arrays[f"{CAMERAS}/{camera}"]
-        key = array.metadata.encode_chunk_key((start // self.chunk_frames, 0, 0, 0))
-        return Path(str(array.store_path.store.root)) / array.store_path.path / key
+        coords = (start // self.chunk_frames, 0, 0, 0)
+        return _chunk_file(self.arrays[f"{CAMERAS}/{camera}"], coords)
 
     def finish(self, rows: int, status: str) -> None:
         """Trim every array to the committed ``rows`` and record the final ``status``."""
@@ -432,11 +431,21 @@ class _RowChunks:
         self.group.put_chunk(path, (index,), [Zstd(_ROW_ZSTD_LEVEL).encode(raw)])
 
 
+def _chunk_file(array: zarr.Array, coords: tuple[int, ...]) -> Path:
+    """The file of one chunk of an array of a local store."""
+    key = array.metadata.encode_chunk_key(coords)
+    return Path(str(array.store_path.store.root)) / array.store_path.path / key
+
+
 def stored_bytes(groups: list[zarr.Group]) -> int:
-    """Bytes of every file (object) under these groups, on disk or in the object store."""
+    """Bytes of every file (object) under these groups, on disk or in the object store
+    (there from one listing per group, not a request per object)."""
 
     async def size(group: zarr.Group) -> int:
-        return await group.store_path.store.getsize_prefix(group.store_path.path)
+        store = group.store_path.store
+        if isinstance(store, zarr.storage.FsspecStore):
+            return await store.fs._du(f"{store.path}/{group.store_path.path}", total=True)
+        return await store.getsize_prefix(group.store_path.path)
 
     return sum(sync(size(group)) for group in groups)
 
@@ -492,7 +501,7 @@ def open_store(
         try:
             root = zarr.open_group(zarr_store, mode="r")
         except (zarr.errors.GroupNotFoundError, FileNotFoundError) as e:
-            if not location.is_local and not sync(zarr_store.exists("zarr.json")):
+            if not location.is_local and not _list_dir(zarr_store, ""):
                 raise FileNotFoundError(f"frame store {location.url!r} does not exist") from e
             raise StoreFormatError(
                 f"{location.url!r} is not a readable zarr group: no group metadata (zarr.json) "
@@ -501,7 +510,7 @@ def open_store(
         except (ValueError, KeyError) as e:
             raise StoreFormatError(f"{location.url!r} is not a readable zarr group: {e}") from e
     _check_root_format(root, location.url)
-    return FrameStore(location, root)
+    return FrameStore(location, root, zarr_store)
 
 
 @dataclass
@@ -511,10 +520,7 @@ class FrameStore:
 
     location: StoreLocation
     root: zarr.Group | None = field(repr=False)
-
-    @functools.cached_property
-    def _zarr_store(self) -> Any:
-        return self.location.zarr_store(read_only=True)
+    zarr_store: Any = field(repr=False)  # the store at ``location``, opened read-only
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -534,8 +540,10 @@ class FrameStore:
         Looks at the store's listing, not at the groups' metadata, so a group whose metadata
         is damaged is still listed (and reported when opened).
         """
+        if self.location.is_local and not self.location.path.is_dir():
+            raise FileNotFoundError(f"frame store {self.location.url!r} does not exist")
         with self.location.translated_errors("listing groups"):
-            entries = sync(_listing(self._zarr_store))
+            entries = _list_dir(self.zarr_store, "")
         names = [n for n in entries if _GROUP_RE.match(n) and fnmatch.fnmatchcase(n, pattern)]
         return sorted(names, key=parse_group_name)
 
@@ -543,8 +551,8 @@ class FrameStore:
         """Open one group; :class:`StoreFormatError` naming the group if it is damaged."""
         try:
             with self.location.translated_errors(f"opening group {name!r}"):
-                group = zarr.open_group(self._zarr_store, path=name, mode="r")
-                return GroupReader(name, group)
+                group = zarr.open_group(self.zarr_store, path=name, mode="r")
+                return GroupReader(name, group, self.location)
         except (StoreFormatError, StoreAccessError):
             raise
         except zarr.errors.GroupNotFoundError:
@@ -560,9 +568,12 @@ class FrameStore:
 class GroupReader:
     """Read access to one env's group, clipped to its committed rows."""
 
-    def __init__(self, name: str, group: zarr.Group) -> None:
+    def __init__(self, name: str, group: zarr.Group, location: StoreLocation | None = None) -> None:
         self.name = name
         self._group = group
+        # where the group lives: a storage failure while reading (credentials, endpoint) is
+        # a StoreAccessError, never mistaken for damage
+        self._access = location.translated_errors if location else contextlib.nullcontext
         # Opened arrays: their shapes cover at least ``rows`` (the writer grows shapes before it
         # commits), so handles stay valid for this reader's committed rows.
         self._arrays: dict[str, zarr.Array] = {}
@@ -594,11 +605,12 @@ class GroupReader:
 
     @property
     def info_keys(self) -> list[str]:
-        if INFO not in self._group:
-            return []
-        with warnings.catch_warnings():  # a folder without zarr.json: info_without_metadata
-            warnings.simplefilter("ignore")
-            return sorted(self._group[INFO].array_keys())
+        with self._access():
+            if INFO not in self._group:
+                return []
+            with warnings.catch_warnings():  # a folder without zarr.json: see below
+                warnings.simplefilter("ignore")
+                return sorted(self._group[INFO].array_keys())
 
     def info_without_metadata(self) -> list[str]:
         """Entries under ``info/`` that are not readable arrays (their zarr.json is gone).
@@ -606,11 +618,9 @@ class GroupReader:
         zarr skips such a folder when listing, so the key would silently vanish.
         """
         prefix = "/".join(p for p in (self._group.store_path.path, INFO) if p)
-
-        async def entries() -> list[str]:
-            return [name async for name in self._group.store_path.store.list_dir(prefix)]
-
-        return sorted(set(sync(entries())) - set(self.info_keys) - {"zarr.json"})
+        with self._access():
+            entries = _list_dir(self._group.store_path.store, prefix)
+        return sorted(set(entries) - set(self.info_keys) - {"zarr.json"})
 
     def array_paths(self, *, info: bool = True) -> list[str]:
         """Every array the committed rows span: the scalars, each camera, each info key."""
@@ -622,8 +632,11 @@ class GroupReader:
         if path in self._arrays:
             return self._arrays[path]
         try:
-            array = self._arrays[path] = self._group[path]
+            with self._access():
+                array = self._arrays[path] = self._group[path]
             return array
+        except StoreAccessError:
+            raise
         except KeyError:
             raise ArrayMissingError(
                 f"group {self.name!r}: array {path!r} is missing (no zarr.json)"
@@ -656,11 +669,13 @@ class GroupReader:
         stop = self.rows if stop is None else min(stop, self.rows)
         return self._missing_camera_chunks(path, self._array(path), start, stop)
 
-    @staticmethod
-    def _missing_camera_chunks(path: str, array: zarr.Array, start: int, stop: int) -> list[int]:
+    def _missing_camera_chunks(
+        self, path: str, array: zarr.Array, start: int, stop: int
+    ) -> list[int]:
         if not path.startswith(f"{CAMERAS}/"):
             return []
-        return _missing_chunks(array, start, stop)
+        with self._access():
+            return _missing_chunks(array, start, stop)
 
     def _check_length(self, path: str, array: zarr.Array, stop: int) -> None:
         if array.shape[0] < stop:
@@ -686,7 +701,10 @@ class GroupReader:
                 f"group {self.name!r}: array {path!r} chunk files missing for rows {spans}"
             )
         try:
-            return array[start:stop]
+            with self._access():
+                return array[start:stop]
+        except StoreAccessError:
+            raise
         except Exception as e:
             raise StoreFormatError(
                 f"group {self.name!r}: array {path!r} rows {start}:{stop} unreadable ({e})"
@@ -727,6 +745,8 @@ class GroupReader:
         try:
             infos = [f"{INFO}/{key}" for key in self.info_keys]
             lost = [f"{INFO}/{key}" for key in self.info_without_metadata()]
+        except StoreAccessError:
+            raise
         except Exception as e:  # noqa: BLE001 - an unlistable info/ folder is one more loss
             infos, lost = [], []
             problem = f"group {self.name!r}: info arrays cannot be listed ({e})"
@@ -784,8 +804,13 @@ class RowMetadata:
         return not self.damage
 
 
-async def _listing(store: Any) -> list[str]:
-    return [name async for name in store.list_dir("")]
+def _list_dir(store: Any, prefix: str) -> list[str]:
+    """The names right under ``prefix`` of a zarr store (files and folders, or keys)."""
+
+    async def names() -> list[str]:
+        return [name async for name in store.list_dir(prefix)]
+
+    return sync(names())
 
 
 def _rows_per_file(array: zarr.Array) -> int:

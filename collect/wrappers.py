@@ -20,11 +20,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import os
 from typing import Any
 
 import numpy as np
 
+from .location import StoreLocation
 from .writer import FrameWriter
 
 __all__ = ["RecordFrames"]
@@ -50,7 +51,8 @@ class RecordFrames(VectorWrapper):
 
     Args:
         env: the vector env (``render_mode="rgb_array"`` unless ``obs_key`` is given).
-        store: frame store path; ``rank``/``gpu``: name the groups ``rank{r}_gpu{g}_env{e}``.
+        store: frame store path or URL; ``rank``/``gpu``: name the groups
+            ``rank{r}_gpu{g}_env{e}``.
         camera: camera name in the store (``"rgb"``).
         obs_key: record ``obs[obs_key]`` (``(N, H, W, C)`` images) instead of ``render()``.
         **writer_options: passed to :class:`collect.FrameWriter` (fps, codec, ...).
@@ -59,7 +61,7 @@ class RecordFrames(VectorWrapper):
     def __init__(
         self,
         env: VectorEnv,
-        store: str | Path,
+        store: str | os.PathLike | StoreLocation,
         *,
         rank: int = 0,
         gpu: int = 0,

@@ -90,7 +90,7 @@ class WriterStats:
     partial_flushes: int = 0
     chunks_deferred: int = 0
     deferred_bytes_peak: int = 0
-    bytes_stored: int = 0
+    bytes_stored: int | None = 0  # None: could not be measured
     writer_cpu_seconds: float = 0.0
 
 
@@ -373,12 +373,13 @@ class FrameWriter:
             self._process.release()
         for name, value in counters.items():
             setattr(self.stats, name, value)
+        stored = self.stats.bytes_stored
         log.info(
-            "frame writer rank %d closed: %d rows, %d frames, %.1f MB stored",
+            "frame writer rank %d closed: %d rows, %d frames, %s MB stored",
             self.rank,
             self.stats.rows,
             self.stats.frames,
-            self.stats.bytes_stored / 1e6,
+            "unknown" if stored is None else f"{stored / 1e6:.1f}",
         )
 
     # ------------------------------------------------------------------ rollout thread

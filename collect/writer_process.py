@@ -61,8 +61,12 @@ _PIPE_BYTES = 2**20  # room for many row messages while the writer compresses a 
 _POLL_SECONDS = 0.2
 # The child's command line (``-c`` rather than ``-m``: the package imports this module first).
 # Its CPU priority is lowered before anything is imported: start-up is a short run's most CPU.
+# ``-c`` puts the working directory first on sys.path: dropped, so a ``collect`` there (another
+# checkout, a user's module) never stands in for the package the rollout side imported.
 _ENTRY = """
 import os, sys
+if sys.path and sys.path[0] == "":
+    del sys.path[0]
 policy = getattr(os, sys.argv[4], None)  # SCHED_IDLE, SCHED_BATCH; "normal": none
 if policy is not None:
     try:
@@ -577,10 +581,14 @@ class WriterLoop:
         if self.ring is not None:
             self.ring.close()
 
-    def _bytes_stored(self) -> int:
-        if not self.group_handles:
-            return 0
-        return fmt.stored_bytes(self.group_handles)
+    def _bytes_stored(self) -> int | None:
+        """What the groups hold now; ``None`` if that cannot be measured (a statistic: the
+        rows are committed, so this never fails the run)."""
+        try:
+            return fmt.stored_bytes(self.group_handles)
+        except Exception as e:  # noqa: BLE001 - see above
+            log.warning("could not measure the bytes stored: %s", e)
+            return None
 
 
 def _raw_bytes(chunk: _Chunk) -> int:

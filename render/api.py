@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Mapping
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 def render_store(
-    store: str | Path | StoreLocation,
+    store: str | os.PathLike | StoreLocation,
     out: str | Path,
     options: RenderOptions | None = None,
     *,

@@ -24,13 +24,14 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 def child_env() -> dict[str, str]:
     """Environment for test subprocesses: can import the tests' helper modules."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), env.get("PYTHONPATH")) if p)
     return env
 
 
 def _start_dask(args: list[str], log: Path) -> subprocess.Popen:
     env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+        os.environ,
+        PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
     )
     with log.open("w") as out:
         return subprocess.Popen(

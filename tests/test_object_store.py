@@ -21,7 +21,8 @@ from test_writer_processes import CHILD, read_progress
 
 from collect import FrameWriter, open_store
 from collect.check import check_store
-from collect.location import StoreAccessError
+from collect.location import StoreAccessError, StoreLocation
+from collect.store import remove_store
 from render import render_store
 
 pytestmark = pytest.mark.timeout(300)
@@ -51,12 +52,15 @@ def start_child(url: str, rank: int, env: dict, *args) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
 
 
+@pytest.fixture
+def s3_scheduler(url, scheduler):
+    """The loopback Dask cluster, started after ``url`` set the AWS variables it inherits
+    (fixtures are set up in the order they are asked for)."""
+    return scheduler
+
+
 def test_four_writer_processes_one_bucket_rendered_by_a_dask_cluster(
-    url,
-    s3,
-    s3_child_env,
-    scheduler,
-    tmp_path,
+    url, s3, s3_child_env, s3_scheduler, tmp_path
 ):
     rows = 40
     procs = [start_child(url, rank, s3_child_env, "--rows", rows) for rank in range(4)]
@@ -83,7 +87,7 @@ def test_four_writer_processes_one_bucket_rendered_by_a_dask_cluster(
 
     out = tmp_path / "videos"
     render = subprocess.run(
-        [sys.executable, "-m", "render", url, str(out), "--scheduler", scheduler,
+        [sys.executable, "-m", "render", url, str(out), "--scheduler", s3_scheduler,
          "--cameras", "zed"],
         env=s3_child_env, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
@@ -180,15 +184,56 @@ def test_unusable_locations_are_one_line_and_exit_2(s3, child_env, tmp_path, cas
     assert not out.exists() or not any(out.iterdir())  # nothing written, nothing half-written
 
 
-@pytest.mark.parametrize("case", ["bad url", "missing bucket", "wrong credentials"])
+@pytest.mark.parametrize("case", ["bad url", "missing bucket", "wrong credentials",
+                                  "unreachable endpoint"])  # fmt: skip
 def test_a_writer_for_an_unusable_location_raises_one_clear_error(s3, monkeypatch, case):
     url, env, says = _bad_locations(s3)[case]
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(StoreAccessError, match=says):
         FrameWriter(url, num_envs=1, storage_options={"skip_instance_cache": True})
-    if case == "wrong credentials":  # nothing was created in the bucket
-        assert not s3.keys("run.zarr")
+
+
+def test_a_bucket_named_bucket_is_just_a_bucket(s3, monkeypatch):
+    """Errors are told apart by their type, never by words of a message holding the URL."""
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    s3.client().create_bucket(Bucket="my-bucket")
+    with pytest.raises(FileNotFoundError, match=r"'s3://my-bucket/absent\.zarr' does not exist"):
+        open_store("s3://my-bucket/absent.zarr")
+    with FrameWriter("s3://my-bucket/run.zarr", num_envs=1) as writer:
+        writer.append(pattern_batch(0, 1, 0))
+    assert [g.rows for g in open_store("s3://my-bucket/run.zarr").groups()] == [1]
+
+
+def _write_two_groups(url: str, rows: int = 5) -> None:
+    with FrameWriter(url, num_envs=2) as writer:
+        for step in range(rows):
+            writer.append(pattern_batch(0, 2, step))
+
+
+def test_removing_a_store_removes_every_group_and_the_root(url, s3):
+    _write_two_groups(url)
+    prefix = url.removeprefix(f"s3://{s3.bucket}/")
+    assert any("rank0_gpu0_env1/" in key for key in s3.keys(prefix))
+    remove_store(StoreLocation.of(url))
+    assert s3.keys(prefix) == []
+
+
+def test_damage_on_the_object_store_is_reported_not_raised(url, s3):
+    _write_two_groups(url)
+    prefix = url.removeprefix(f"s3://{s3.bucket}/")
+    s3.client().delete_object(Bucket=s3.bucket, Key=f"{prefix}/rank0_gpu0_env1/zarr.json")
+    health = check_store(url)
+    assert [(g.name, g.state) for g in health.groups] == [
+        ("rank0_gpu0_env0", "ok"),
+        ("rank0_gpu0_env1", "damaged"),
+    ]
+    assert health.exit_status == 1
+    s3.client().delete_object(Bucket=s3.bucket, Key=f"{prefix}/zarr.json")  # the root too
+    health = check_store(url)
+    assert health.exit_status == 2 and "not a readable zarr group" in health.error
+    assert [g.name for g in health.groups] == ["rank0_gpu0_env0", "rank0_gpu0_env1"]
 
 
 def test_frames_read_back_exact_through_the_object_store(url):
@@ -238,4 +283,3 @@ def test_the_eval_runner_stops_before_any_worker_on_refused_credentials(s3, chil
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "env.eval.video_cfg.frames_path" in lines[0], run.stderr
     assert "access denied" in lines[0]
-    assert not s3.keys("refused.zarr")

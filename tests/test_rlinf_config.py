@@ -119,7 +119,7 @@ def test_bad_configs_exit_2_with_one_line_before_any_worker(case, tmp_path, caps
     assert collect_main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
-    assert err.startswith("error: ") and fragment in err, err
+    assert err.startswith("python -m collect: error: ") and fragment in err, err
 
 
 def test_shared_key_placement_replaces_the_default(tmp_path):

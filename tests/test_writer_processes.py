@@ -83,6 +83,23 @@ def test_interpreter_exit_without_close_flushes_everything(tmp_path, child_env):
         assert_group_matches(group, rank=1, env=group.env)
 
 
+def test_a_collect_module_in_the_working_directory_does_not_replace_the_writers(
+    tmp_path, child_env
+):
+    """The writer process imports the package the rollout side imported, whatever the
+    working directory holds (``python -c`` would put it first on sys.path)."""
+    shadow = tmp_path / "cwd" / "collect"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('the wrong collect package')\n")
+    store = tmp_path / "s.zarr"
+    cmd = [sys.executable, CHILD, str(store), "0", "--rows", "9"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=child_env,
+                            cwd=shadow.parent)  # fmt: skip
+    read_progress(proc)
+    assert proc.wait(timeout=60) == 0
+    assert [g.rows for g in open_store(store).groups()] == [9, 9]
+
+
 def test_four_processes_write_one_store_at_once(tmp_path, child_env):
     store = tmp_path / "s.zarr"
     procs = [start_writer(store, rank, child_env, "--rows", 40) for rank in range(4)]

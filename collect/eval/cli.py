@@ -69,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
 
         summary = run_eval(cfg, scheduler=args.scheduler)
     except (ConfigError, PlacementError) as e:  # before any worker started: one line
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a worker or the render failed: one line, traceback with -v
         logging.getLogger(__name__).debug("eval failed", exc_info=True)
-        print(f"error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"{PROG}: error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     print(summary.table())
     if summary.frames_path:

@@ -30,7 +30,7 @@ from collect.dask_cluster import (
 )
 from collect.location import StoreAccessError, StoreLocation
 from collect.recorders import recorder_from_video_cfg
-from collect.store import StoreFormatError, open_store, remove_store
+from collect.store import StoreFormatError, open_or_create_root, open_store, remove_store
 
 from .config import ConfigError, num_devices, to_container
 from .placement import EnvWorker, plan_env_workers
@@ -229,9 +229,10 @@ def run_eval(cfg: DictConfig, *, scheduler: str | None = None, client: Any = Non
         num_devices(cfg),
     )
     video = cfg.env.eval.video_cfg
+    plain = to_container(cfg)
     if video.save_frames:
         _prepare_store(str(video.frames_path), overwrite=bool(video.overwrite))
-    plain = to_container(cfg)
+        _create_object_store_root(video, plain)
     with contextlib.ExitStack() as stack:
         if client is None:  # a LocalCluster of one process per env worker, or the scheduler
             client = stack.enter_context(dask_client(scheduler, len(workers), processes=True))
@@ -317,6 +318,21 @@ def _prepare_store(store: str, *, overwrite: bool) -> None:
         )
     log.warning("replacing the previous run in %s (%d env groups)", store, len(groups))
     remove_store(location)
+
+
+def _create_object_store_root(video: DictConfig, config: dict[str, Any]) -> None:
+    """On object stores, create the store's root before any worker starts, as the workers
+    would (they open it): credentials that may read but not write fail here, in one line,
+    rather than inside every worker."""
+    location = StoreLocation.of(str(video.frames_path))
+    if location.is_local:
+        return
+    try:
+        open_or_create_root(
+            location, fps=float(video.fps), video_prefix=str(video.video_prefix), config=config
+        )
+    except (StoreAccessError, StoreFormatError) as e:
+        raise ConfigError(f"env.eval.video_cfg.frames_path: {e}") from None
 
 
 def _render_options(video: DictConfig) -> dict[str, Any]:
