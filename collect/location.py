@@ -10,8 +10,8 @@ of its own. Object stores need their fsspec package (``pip install "evalframes[s
 Failures to reach the location (a bad URL, a missing bucket, refused credentials, an
 unreachable endpoint) become one :class:`StoreAccessError` naming the URL and what to check.
 
->>> StoreLocation.of("s3://bucket/run.zarr").join("rank0_gpu0_env0").url
-'s3://bucket/run.zarr/rank0_gpu0_env0'
+>>> StoreLocation.of("s3://bucket/run.zarr/").url, StoreLocation.of("file:///tmp/x.zarr").url
+('s3://bucket/run.zarr', '/tmp/x.zarr')
 >>> StoreLocation.of("s3://bucket/run.zarr").is_local, StoreLocation.of("/tmp/x.zarr").name
 (False, 'x.zarr')
 """
@@ -107,9 +107,6 @@ class StoreLocation:
     def name(self) -> str:
         """The last component (``run.zarr``)."""
         return self.url.rstrip("/").rsplit("/", 1)[-1]
-
-    def join(self, *parts: str) -> StoreLocation:
-        return StoreLocation("/".join([self.url, *parts]), self.storage_options)
 
     def __str__(self) -> str:
         return self.url
