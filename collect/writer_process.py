@@ -327,6 +327,7 @@ class WriterLoop:
         self.group_handles: list[Any] = []  # the zarr groups, opened by ``open``
         self.pool: ThreadPoolExecutor | None = None
         self.rows = 0  # rows received
+        self.partial_raw = False  # the chunk being filled was last written raw (timed flush)
         self.last_commit = time.monotonic()
         self.compactor: Compactor | None = None
         self.stats = {
@@ -437,6 +438,7 @@ class WriterLoop:
             else:
                 self._write(chunk)
             self.stats["chunks_written"] += 1
+            self.partial_raw = False
             chunk.start, chunk.filled, chunk.info = self.rows, 0, {}
         else:
             self._flush_if_due()
@@ -487,14 +489,15 @@ class WriterLoop:
         partial chunk (the writer is finishing) is compressed.
         """
         chunk = self.chunk
-        if chunk is None or chunk.filled == 0 or self.rows <= self.committed:
+        if chunk is None or chunk.filled == 0:
             return
+        if self.rows <= self.committed and not (last and self.partial_raw):
+            return  # nothing new (the last one: unless it is stored raw)
         chunk.clear_unfilled()
-        if self.compactor is None or last or not self._disk_has_room_for(_raw_bytes(chunk)):
+        raw = not (last or self.compactor is None) and self._disk_has_room_for(_raw_bytes(chunk))
+        with deferred_compression() if raw else contextlib.nullcontext():
             self._write(chunk)
-        else:
-            with deferred_compression():
-                self._write(chunk)
+        self.partial_raw = raw
         self.stats["partial_flushes"] += 1
 
     def _write(self, chunk: _Chunk) -> None:

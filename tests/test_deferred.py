@@ -7,6 +7,8 @@ chunks and still leaves every frame exact and every chunk compressed once closed
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import zarr
 
@@ -54,6 +56,24 @@ def test_a_writer_fed_faster_than_zstd_defers_and_leaves_everything_compressed(t
         assert len(stored) == 96
         for step in range(96):
             np.testing.assert_array_equal(stored[step], batches[step % 3][group.env, ..., :3])
+
+
+def test_a_last_chunk_a_timed_flush_stored_raw_is_compressed_at_close(tmp_path):
+    """The rows after the last full chunk, written raw by a timed flush, with nothing
+    appended after it: close stores them compressed too (they stayed raw, 30x bigger)."""
+    y, x = np.mgrid[0:64, 0:64]
+    frame = np.stack([x * 4, y * 4, x + y], -1).astype(np.uint8)[None]
+    path = tmp_path / "s.zarr"
+    with FrameWriter(path, num_envs=1, chunk_frames=4, flush_interval=0.2) as writer:
+        for _ in range(6):
+            writer.append({"zed": frame})
+        deadline = time.monotonic() + 30
+        while writer.committed_rows < 6:  # the timed flush has written rows 4-5
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    files = chunk_files(path / "rank0_gpu0_env0" / "cameras")
+    assert len(files) == 2 and not any(is_deferred(f.read_bytes()) for f in files)
+    np.testing.assert_array_equal(open_store(path).groups()[0].frames("zed"), frame.repeat(6, 0))
 
 
 def test_defer_mb_zero_never_defers(tmp_path):
