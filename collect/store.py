@@ -73,6 +73,9 @@ __all__ = [
     "open_or_create_root",
     "open_store",
     "parse_group_name",
+    "remove_store",
+    "row_fill",
+    "stored_bytes",
 ]
 
 log = logging.getLogger(__name__)
@@ -215,13 +218,14 @@ def _create_row_array(group: zarr.Group, path: str, dtype: str) -> zarr.Array:
         shape=(0,),
         chunks=(SCALAR_CHUNK_ROWS,),
         dtype=dtype,
-        fill_value=_row_fill(dtype),
+        fill_value=row_fill(dtype),
         config={"write_empty_chunks": True},
         compressors=[zarr.codecs.ZstdCodec(level=_ROW_ZSTD_LEVEL)],
     )
 
 
-def _row_fill(dtype: str | np.dtype) -> float:
+def row_fill(dtype: str | np.dtype) -> float:
+    """What a row array holds where no value was given: NaN for floats, else 0 (false)."""
     return np.nan if np.dtype(dtype).kind == "f" else 0
 
 
@@ -412,17 +416,17 @@ class _RowChunks:
         for index in range(start // SCALAR_CHUNK_ROWS, -(-stop // SCALAR_CHUNK_ROWS)):
             lo = max(start, index * SCALAR_CHUNK_ROWS)
             hi = min(stop, (index + 1) * SCALAR_CHUNK_ROWS)
-            chunk = self._chunk(path, index, values.dtype)
+            chunk = self._chunk(path, index)
             chunk[lo - index * SCALAR_CHUNK_ROWS : hi - index * SCALAR_CHUNK_ROWS] = values[
                 lo - start : hi - start
             ]
             self._store(path, index, chunk)
 
-    def _chunk(self, path: str, index: int, dtype: np.dtype) -> np.ndarray:
+    def _chunk(self, path: str, index: int) -> np.ndarray:
         current = self.chunks.get(path)
         if current is None or current[0] != index:
             array = self.group.arrays[path]
-            rows = np.full(SCALAR_CHUNK_ROWS, _row_fill(array.dtype), array.dtype)
+            rows = np.full(SCALAR_CHUNK_ROWS, row_fill(array.dtype), array.dtype)
             current = self.chunks[path] = (index, rows)
         return current[1]
 

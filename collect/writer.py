@@ -458,7 +458,7 @@ def _env_vector(value: Any, num_envs: int, name: str, dtype: Any) -> np.ndarray:
 
 @functools.cache
 def _not_given(num_envs: int, dtype: np.dtype) -> np.ndarray:
-    vector = np.full(num_envs, np.nan if dtype.kind == "f" else 0, dtype)
+    vector = np.full(num_envs, fmt.row_fill(dtype), dtype)
     vector.flags.writeable = False  # shared by every row without values
     return vector
 

@@ -302,7 +302,7 @@ class _Chunk:
         for key, values in columns.items():
             buf = self.info.get(key)
             if buf is None:
-                fill = np.nan if values.dtype.kind == "f" else 0
+                fill = fmt.row_fill(values.dtype)
                 buf = self.info[key] = np.full(self.scalars["step"].shape, fill, values.dtype)
             buf[:, row] = values
 

@@ -17,7 +17,7 @@ import zarr
 from framegen import SIZES, assert_group_matches, pattern_batch, wait_until_finished
 from s3server import s3_server
 from test_render_helpers import decode
-from test_writer_processes import CHILD, read_progress
+from test_writer_processes import start_writer, write_with_four_processes
 
 from collect import FrameWriter, open_store
 from collect.check import check_store
@@ -47,11 +47,6 @@ def s3_child_env(s3, child_env):
     return {**child_env, **s3.env}
 
 
-def start_child(url: str, rank: int, env: dict, *args) -> subprocess.Popen:
-    cmd = [sys.executable, CHILD, url, str(rank), *map(str, args)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-
-
 @pytest.fixture
 def s3_scheduler(url, scheduler):
     """The loopback Dask cluster, started after ``url`` set the AWS variables it inherits
@@ -63,15 +58,7 @@ def test_four_writer_processes_one_bucket_rendered_by_a_dask_cluster(
     url, s3, s3_child_env, s3_scheduler, tmp_path
 ):
     rows = 40
-    procs = [start_child(url, rank, s3_child_env, "--rows", rows) for rank in range(4)]
-    for proc in procs:
-        read_progress(proc)
-        assert proc.wait(timeout=120) == 0
-    groups = open_store(url).groups()
-    assert len(groups) == 8
-    for group in groups:
-        assert (group.rows, group.status) == (rows, "complete")
-        assert_group_matches(group, rank=group.rank, env=group.env)
+    write_with_four_processes(url, s3_child_env, rows, timeout=120)
     # sharded by default on object stores: one object per camera per shard, not per chunk
     array = zarr.open_array(f"{url}/rank0_gpu0_env0/cameras/zed", mode="r")
     assert array.shards[0] > array.chunks[0] == 8  # the child's chunk_frames
@@ -103,7 +90,7 @@ def test_four_writer_processes_one_bucket_rendered_by_a_dask_cluster(
 
 @pytest.mark.parametrize("victim", ["rollout", "writer process"])
 def test_sigkill_mid_run_on_the_object_store(url, s3_child_env, tmp_path, victim):
-    proc = start_child(
+    proc = start_writer(
         url, 2, s3_child_env, "--rows", 400, "--sleep", 0.01, "--flush-interval", 0.25
     )
     ready = proc.stdout.readline().split()

@@ -100,14 +100,20 @@ def test_a_collect_module_in_the_working_directory_does_not_replace_the_writers(
     assert [g.rows for g in open_store(store).groups()] == [9, 9]
 
 
-def test_four_processes_write_one_store_at_once(tmp_path, child_env):
-    store = tmp_path / "s.zarr"
-    procs = [start_writer(store, rank, child_env, "--rows", 40) for rank in range(4)]
+def write_with_four_processes(store, child_env, rows: int, timeout: float = 60) -> list:
+    """Four writer processes of 2 envs each write ``rows`` rows into ``store`` (a path or a
+    URL) at once; the 8 groups, every frame checked against what was written."""
+    procs = [start_writer(store, rank, child_env, "--rows", rows) for rank in range(4)]
     for proc in procs:
         read_progress(proc)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=timeout) == 0
     groups = open_store(store).groups()
     assert len(groups) == 8
     for group in groups:
-        assert group.rows == 40
+        assert (group.rows, group.status) == (rows, "complete")
         assert_group_matches(group, rank=group.rank, env=group.env)
+    return groups
+
+
+def test_four_processes_write_one_store_at_once(tmp_path, child_env):
+    write_with_four_processes(tmp_path / "s.zarr", child_env, rows=40)
