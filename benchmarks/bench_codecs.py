@@ -24,10 +24,14 @@ import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
 from collect.adapters import batches_to_numpy, to_camera_batches
+from collect.codecs import DeferrableZstd
 
 CANDIDATES = {
     "zstd-1": lambda: {"compressors": [ZstdCodec(level=1)]},
     "zstd-3": lambda: {"compressors": [ZstdCodec(level=3)]},
+    # evalframes' own (the default codec): the window spans the chunk
+    "zstd-1 wide window": lambda: {"compressors": [DeferrableZstd(level=1)]},
+    "zstd-3 wide window": lambda: {"compressors": [DeferrableZstd(level=3)]},
     "blosc-zstd-1 shuffle": lambda: {
         "compressors": [BloscCodec(cname="zstd", clevel=1, shuffle="shuffle", typesize=1)]
     },

@@ -12,6 +12,7 @@ import torch
 from framegen import SIZES, assert_group_matches, pattern_batch
 
 from collect import FrameInputError, FrameWriter, WriterError, open_store
+from collect.ring import copy_channels
 from collect.store import StoreFormatError
 
 
@@ -79,6 +80,20 @@ def test_float_and_rgba_inputs_are_converted(tmp_path):
     np.testing.assert_array_equal(frames[1], rgb[1])
     np.testing.assert_array_equal(frames[2], rgb[1])
     np.testing.assert_array_equal(frames[3], np.repeat(rgb[1][..., :1], 3, -1))
+
+
+@pytest.mark.parametrize("frame_shape", [(6, 5), (1, 1), (1, 2), (480, 480)])
+def test_rgba_frames_copied_into_a_chunk_row_keep_rgb_and_nothing_else(frame_shape):
+    """The writer process's RGBA -> RGB copy into row ``i`` of a chunk (a strided view, one
+    contiguous frame per env): every colour byte, random alpha dropped, neighbours intact."""
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 256, (3, *frame_shape, 4), dtype=np.uint8)
+    chunk = rng.integers(0, 256, (3, 4, *frame_shape, 3), dtype=np.uint8)
+    before = chunk.copy()
+    copy_channels(chunk[:, 2], rgba)
+    np.testing.assert_array_equal(chunk[:, 2], rgba[..., :3])
+    others = [0, 1, 3]
+    np.testing.assert_array_equal(chunk[:, others], before[:, others])
 
 
 def test_metadata_rows_episodes_and_info(tmp_path):
