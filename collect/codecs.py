@@ -190,10 +190,10 @@ def zstd_chunk(data: Any, level: int) -> list[bytes | memoryview]:
     A standard zstd frame, with a window of at least the whole chunk (up to 16 MiB): zstd's
     own window for the levels under 3 (512 KiB-1 MiB for chunks this large) and even level
     3's (2 MiB) is shorter than one 960x960 frame, so frames would not be matched against the
-    one before. Measured on tabletop frames (``docs/store-format.md``): level 1 with the wide
-    window costs ~10% less CPU than level 3 at 480x480 and ~25% less at 960x960, for
-    slightly smaller chunks (20% at 960). The window costs the encoder no memory (the chunk
-    is in memory whole) and decoders of a whole frame none either.
+    one before. Measured on tabletop frames (``docs/store-format.md``), level 1 with the wide
+    window against numcodecs' level 3: 480x480 1.05 vs 1.21 ms per frame, ratio 29 vs 28;
+    960x960 3.75 vs 7.20 ms, ratio 33 vs 18. The window costs the encoder no memory (the
+    chunk is in memory whole), nor a decoder of the whole chunk.
     """
     nbytes = memoryview(data).nbytes
     return [_ZSTD, _compressor(level, _window_log(nbytes)).compress(data)]
