@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -97,12 +98,23 @@ class WriterStats:
 # Strong references: a writer its caller dropped without close() is still closed at exit
 # (its writer process would otherwise see the pipe close and mark the groups interrupted).
 _OPEN_WRITERS: set[FrameWriter] = set()
-_SIGTERM_INSTALLED = False
+_EXIT_HOOKS_INSTALLED = False
+_TERMINATED_BY: int | None = None  # the signal _sigterm_to_exit turned into SystemExit
+_EXIT_STATUS: str | None = None  # what writers still open at exit record; None: "complete"
+
+
+def _status_after(exc_type: type[BaseException]) -> str:
+    """The status an exception leaving a writer open records: Ctrl-C and SIGTERM stopped
+    the run ("interrupted"); anything else means the run itself went wrong ("failed")."""
+    stopped = _TERMINATED_BY is not None or issubclass(exc_type, (KeyboardInterrupt, SystemExit))
+    return "interrupted" if stopped else "failed"
 
 
 def _close_open_writers() -> None:
     for writer in list(_OPEN_WRITERS):
         log.debug("closing %r at exit", writer)
+        if _EXIT_STATUS is not None:
+            writer._end_status = _EXIT_STATUS
         try:
             writer.close()
         except Exception as e:  # noqa: BLE001 - at exit, report and keep closing the others
@@ -110,19 +122,39 @@ def _close_open_writers() -> None:
 
 
 def _sigterm_to_exit(signum: int, frame: Any) -> None:
-    """Turn SIGTERM into ``SystemExit`` so ``with`` blocks and atexit close the writers."""
+    """Turn SIGTERM into ``SystemExit`` so ``with`` blocks and atexit close the writers.
+
+    Where the signal lands decides what the caller sees: inside a ctypes argument
+    conversion (MuJoCo's EGL calls), ctypes turns the ``SystemExit`` into an
+    ``ArgumentError``, so the signal is remembered for :meth:`FrameWriter.__exit__`.
+    """
+    global _TERMINATED_BY, _EXIT_STATUS
+    _TERMINATED_BY, _EXIT_STATUS = signum, "interrupted"
     raise SystemExit(128 + signum)
 
 
+def _chain_excepthook(previous: Any) -> Any:
+    """An ``sys.excepthook`` that notes what ended the process, for writers closed at exit
+    (atexit itself cannot see the exception), then hands it on to ``previous``."""
+
+    def note_uncaught(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        global _EXIT_STATUS
+        _EXIT_STATUS = _status_after(exc_type)
+        previous(exc_type, exc, tb)
+
+    return note_uncaught
+
+
 def _install_exit_hooks() -> None:
-    global _SIGTERM_INSTALLED
-    if _SIGTERM_INSTALLED:
+    global _EXIT_HOOKS_INSTALLED
+    if _EXIT_HOOKS_INSTALLED:
         return
-    _SIGTERM_INSTALLED = True
+    _EXIT_HOOKS_INSTALLED = True
     # threading's exit hooks run before thread pools refuse new work, which happens before
     # plain atexit handlers; fall back to atexit where the hook is missing.
     register = getattr(threading, "_register_atexit", atexit.register)
     register(_close_open_writers)
+    sys.excepthook = _chain_excepthook(sys.excepthook)
     in_main = threading.current_thread() is threading.main_thread()
     if in_main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
@@ -268,13 +300,17 @@ class FrameWriter:
     def __enter__(self) -> FrameWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        # Leaving early still writes every row appended. Ctrl-C or SIGTERM (SystemExit) mark
-        # the groups "interrupted"; any other exception "failed": the run itself went wrong.
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        # Leaving early still writes every row appended and records why (_status_after).
+        # When SIGTERM came first and a library turned its SystemExit into another error,
+        # the process still ends as SIGTERM asked (exit 128 + 15).
         if exc_type is not None:
-            stopped = issubclass(exc_type, (KeyboardInterrupt, SystemExit))
-            self._end_status = "interrupted" if stopped else "failed"
+            self._end_status = _status_after(exc_type)
         self.close()
+        if _TERMINATED_BY is not None and exc is not None and not isinstance(exc, SystemExit):
+            raise SystemExit(128 + _TERMINATED_BY) from exc
 
     def __repr__(self) -> str:
         return (

@@ -61,25 +61,47 @@ def test_sigkill_of_the_rollout_at_a_random_moment_loses_nothing(tmp_path, child
         assert_group_matches(group, rank=3, env=group.env)
 
 
-def test_sigterm_flushes_everything(tmp_path, child_env):
+def test_sigterm_flushes_everything_and_marks_the_run_interrupted(tmp_path, child_env):
     store = tmp_path / "s.zarr"
-    proc = start_writer(store, 0, child_env, "--rows", 21, "--wait-at-end", "--flush-interval", 60)
+    proc = start_writer(store, 0, child_env, "--rows", 21, "--end", "wait", "--flush-interval", 60)
     progress = read_progress(proc)
     assert progress[-1][0] == 21
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM
     for group in open_store(store).groups():
-        assert group.rows == 21 and group.status == "complete"
+        assert group.rows == 21 and group.status == "interrupted"
         assert_group_matches(group, rank=0, env=group.env)
 
 
-def test_interpreter_exit_without_close_flushes_everything(tmp_path, child_env):
+def test_sigterm_inside_a_ctypes_call_still_ends_as_sigterm(tmp_path, child_env):
+    """ctypes turns the SystemExit raised in an argument conversion into ArgumentError:
+    the writer's with block still records "interrupted" and the exit status is SIGTERM's."""
     store = tmp_path / "s.zarr"
-    proc = start_writer(store, 1, child_env, "--rows", 13, "--no-close", "--flush-interval", 60)
+    proc = start_writer(store, 0, child_env, "--rows", 9, "--end", "sigterm-in-ctypes")
     read_progress(proc)
-    assert proc.wait(timeout=30) == 0
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
     for group in open_store(store).groups():
-        assert group.rows == 13 and group.status == "complete"
+        assert group.rows == 9 and group.status == "interrupted"
+        assert_group_matches(group, rank=0, env=group.env)
+
+
+@pytest.mark.parametrize(
+    ("end", "exit_status", "status"),
+    [
+        ("no-close", 0, "complete"),
+        ("raise", 1, "failed"),
+        ("interrupt", -signal.SIGINT, "interrupted"),
+    ],
+)
+def test_a_writer_left_open_at_exit_keeps_every_row_and_records_how_the_run_ended(
+    tmp_path, child_env, end, exit_status, status
+):
+    store = tmp_path / "s.zarr"
+    proc = start_writer(store, 1, child_env, "--rows", 13, "--end", end, "--flush-interval", 60)
+    read_progress(proc)
+    assert proc.wait(timeout=30) == exit_status
+    for group in open_store(store).groups():
+        assert group.rows == 13 and group.status == status
         assert_group_matches(group, rank=1, env=group.env)
 
 

@@ -219,7 +219,7 @@ def test_sigterm_at_a_random_moment_loses_nothing(tmp_path, trial, observe):
         f"status {groups[0].status}, {wrong} frames differ",
         silent_losses=wrong + sum(max(0, steps[-1].rows - g.rows) for g in groups),
     )  # fmt: skip
-    assert status == 128 + signal.SIGTERM
+    assert status == 128 + signal.SIGTERM, child.stderr
     for group in groups:
         assert steps[-1].rows <= group.rows <= steps[-1].rows + 1
         assert group.status == "interrupted"  # SIGTERM left the with block early
