@@ -30,8 +30,8 @@ ratios), CPU ms per step (process + children: the ffmpeg encoders), peak residen
 
 Each size runs twice: with llvmpipe rendering on every core (Mesa's default: recording competes
 with the simulator for all CPU) and with ``LP_NUM_THREADS=1`` (a core left free, as when a GPU
-renders; only the floor and zstd at each writer priority), with goals of +15% and +5% for
-``save_frames``. The rollout
+renders; only the floor and zstd at each writer priority, and both pinned: the rollout kept
+off the free core, the writer on it), with goals of +15% and +5% for ``save_frames``. The rollout
 process's CPU per frame added by recording is its own (``time.process_time``); the writer
 process's CPU (it reports it at close) counts in the all-processes CPU column; peak memory is
 the PSS of the rollout, its children and the writer process.
@@ -76,7 +76,9 @@ class Strategy:
 
     ``kind`` is ``runner`` (the eval runner's loop with ``video_cfg`` updated by ``video``) or
     ``gym`` (SyncVectorEnv of single Gymnasium envs, ``record``: RecordVideo around each).
-    ``floor`` names the strategy its slowdown is measured against.
+    ``floor`` names the strategy its slowdown is measured against. ``pinned``: the rollout
+    process runs on every CPU but the last (as ``taskset`` would pin it) and the writer
+    process, if any, on the last (``video_cfg.writer_cpus``); with a core left free only.
     """
 
     name: str
@@ -86,6 +88,7 @@ class Strategy:
     video: dict[str, Any] = field(default_factory=dict)
     record: bool = False
     renders: bool = False  # stores frames: render_store turns them into MP4s afterwards
+    pinned: bool = False
 
 
 STRATEGIES = {
@@ -106,6 +109,15 @@ STRATEGIES = {
             "floor", video={"save_frames": True, "codec": "zstd", "writer_priority": "normal"},
         ),
         Strategy(
+            "floor-pinned", "no recording, rollout pinned (floor)", "runner", "floor-pinned",
+            pinned=True,
+        ),
+        Strategy(
+            "zstd-pinned", "evalframes save_frames, zstd, rollout pinned, writer_cpus: the free "
+            "core", "runner", "floor-pinned", video={"save_frames": True, "codec": "zstd"},
+            pinned=True,
+        ),
+        Strategy(
             "jpeg", "evalframes save_frames, jpeg q90", "runner", "floor",
             video={"save_frames": True, "codec": {"id": "jpeg", "quality": 90}}, renders=True,
         ),
@@ -119,8 +131,10 @@ STRATEGIES = {
         ),
     )
 }  # fmt: skip
-SAVE_FRAMES = ("zstd", "zstd-batch", "zstd-normal", "jpeg")
-MEMORY_STRATEGIES = [name for name in STRATEGIES if name not in ("zstd-batch", "zstd-normal")]
+SAVE_FRAMES = ("zstd", "zstd-batch", "zstd-normal", "zstd-pinned", "jpeg")
+FREE_CORE = ("floor", "zstd", "zstd-batch", "zstd-normal", "floor-pinned", "zstd-pinned")
+PINNED = tuple(name for name, s in STRATEGIES.items() if s.pinned)
+MEMORY_STRATEGIES = [n for n in STRATEGIES if n not in ("zstd-batch", "zstd-normal", *PINNED)]
 
 
 def timed(call: Any) -> float:
@@ -133,16 +147,21 @@ def timed(call: Any) -> float:
 # ----------------------------------------------------------------------------- runner path
 
 
-def video_cfg(strategy: Strategy, out: Path, chunk_frames: int | None) -> dict:
+def video_cfg(
+    strategy: Strategy, out: Path, chunk_frames: int | None, writer_cpu: int | None
+) -> dict:
     """The default config's ``env.eval.video_cfg`` with the strategy's switches, under ``out``.
 
-    ``chunk_frames`` ``None`` keeps the default (FrameWriter picks it for the frame size).
+    ``chunk_frames`` ``None`` keeps the default (FrameWriter picks it for the frame size);
+    ``writer_cpu``: the CPU a pinned strategy's writer runs on.
     """
     from collect.eval.config import load_config, to_container
 
     cfg = to_container(load_config(overrides=[f"runner.output_dir={out}"]))
     video = cfg["env"]["eval"]["video_cfg"]
     video.update({"save_frames": False, "save_video": False, **strategy.video})
+    if strategy.pinned and strategy.video.get("save_frames"):
+        video["writer_cpus"] = writer_cpu
     if chunk_frames is not None:
         video["chunk_frames"] = chunk_frames
     return video
@@ -159,7 +178,7 @@ class RunnerRollout:
             max_episode_steps=job["episode_steps"],
         )  # fmt: skip
         self.policy = make_policy(job["policy"], self.env, seed=SEED)
-        self.video = video_cfg(strategy, out, job["chunk_frames"])
+        self.video = video_cfg(strategy, out, job["chunk_frames"], job.get("writer_cpu"))
         self.writer_stats: Any = None  # the FrameWriter's stats, when the strategy records
 
     def warm_up(self, steps: int) -> None:
@@ -323,6 +342,10 @@ def run_child(job: dict) -> dict[str, Any]:
     """One timed rollout of one strategy (in its own process); returns its measurements."""
     strategy = STRATEGIES[job["strategy"]]
     out = Path(job["out"])
+    if strategy.pinned:  # before the env starts llvmpipe's threads: they inherit it
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, cpus[:-1] or cpus)
+        job = {**job, "writer_cpu": cpus[-1]}
     rollout_type = RunnerRollout if strategy.kind == "runner" else GymRollout
     rollout = rollout_type(strategy, job, out)
     rollout.warm_up(WARMUP_STEPS)
@@ -520,12 +543,12 @@ def steps_at(size: int, steps: int) -> int:
 
 def run_rollouts(args: argparse.Namespace, workdir: Path) -> tuple[list, list]:
     """The main table and the goals, one size and llvmpipe setting after the other. With a
-    core left free (``LP_NUM_THREADS=1``) only the floor and the zstd priorities run."""
+    core left free (``LP_NUM_THREADS=1``) only the floors and zstd (priorities, pinned) run."""
     rows, goals = [], []
     for size in args.sizes:
         steps = steps_at(size, args.steps)
         for lp in args.lp_threads:
-            names = list(STRATEGIES) if lp == "all" else ["floor", *SAVE_FRAMES[:3]]
+            names = [n for n in STRATEGIES if n not in PINNED] if lp == "all" else FREE_CORE
             if args.strategies:  # those asked for, and the floors they are measured against
                 wanted = {*args.strategies, *(STRATEGIES[n].floor for n in args.strategies)}
                 names = [n for n in names if n in wanted]

@@ -22,6 +22,7 @@ worker info:
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -142,6 +143,22 @@ def side_by_side(batches: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded, axis=2)
 
 
+def writer_cpus(
+    video_cfg: Mapping[str, Any], key: str = "video_cfg.writer_cpus"
+) -> list[int] | None:
+    """``video_cfg.writer_cpus`` (``1``, ``"2-3"``, ``"0,2"``) as CPU ids; ``None`` if unset.
+
+    >>> writer_cpus({"writer_cpus": "0-1"}), writer_cpus({})
+    ([0, 1], None)
+    """
+    from .eval.placement import parse_placement
+
+    spec = video_cfg.get("writer_cpus")
+    if spec is None:
+        return None
+    return parse_placement(spec, os.cpu_count(), key=key)
+
+
 def recorder_from_video_cfg(
     video_cfg: Mapping[str, Any],
     *,
@@ -172,6 +189,7 @@ def recorder_from_video_cfg(
             flush_interval=float(video_cfg.get("flush_interval", 2.0)),
             max_buffer_mb=float(video_cfg.get("max_buffer_mb", 512)),
             priority=str(video_cfg.get("writer_priority", "idle")),
+            cpus=writer_cpus(video_cfg),
             defer_mb=float(video_cfg.get("defer_mb", 2048)),
             first_env=first_env,
             num_envs_in_worker=num_envs_in_worker,

@@ -99,8 +99,8 @@ class RecordFrames:
             attributes). The store is ``frames_path``, else ``{video_base_dir}/frames.zarr``,
             as for the eval runner; writer options are the runner's keys (``codec``,
             ``chunk_frames``, ``flush_interval``, ``max_buffer_mb``, ``writer_priority``,
-            ``defer_mb``, ``video_prefix``, ``overwrite``). ``save_video`` / ``save_frames``
-            are not read: wrapping the env is the choice to record.
+            ``writer_cpus``, ``defer_mb``, ``video_prefix``, ``overwrite``). ``save_video`` /
+            ``save_frames`` are not read: wrapping the env is the choice to record.
         worker_info: RLinf's ``WorkerInfo`` (or anything with ``rank`` and
             ``accelerator_rank``) naming the groups ``rank{rank}_gpu{accelerator_rank}_env{e}``;
             ``None``: rank 0, gpu 0.

@@ -34,7 +34,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,11 +135,13 @@ def _sigterm_to_exit(signum: int, frame: Any) -> None:
 
 def _chain_excepthook(previous: Any) -> Any:
     """An ``sys.excepthook`` that notes what ended the process, for writers closed at exit
-    (atexit itself cannot see the exception), then hands it on to ``previous``."""
+    (atexit itself cannot see the exception), then hands it on to ``previous``. At an
+    interactive prompt an uncaught exception ends nothing, so it is not noted there."""
 
     def note_uncaught(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
         global _EXIT_STATUS
-        _EXIT_STATUS = _status_after(exc_type)
+        if not hasattr(sys, "ps1"):
+            _EXIT_STATUS = _status_after(exc_type)
         previous(exc_type, exc, tb)
 
     return note_uncaught
@@ -196,6 +198,10 @@ class FrameWriter:
         priority: CPU scheduling of the writer process: ``"idle"`` (default, Linux
             ``SCHED_IDLE``: only CPU nobody else wants; measured the least rollout slowdown,
             see ``benchmarks/RESULTS.md``), ``"batch"`` (``SCHED_BATCH``) or ``"normal"``.
+        cpus: CPU ids the writer process runs on (``None``: those of the calling process).
+            Where a core is left free for recording, give it here and keep the rollout off
+            it (``taskset -c 0``): the simulator's threads then keep their core and caches
+            to themselves (see ``benchmarks/RESULTS.md``).
         defer_mb: disk budget for chunks stored raw (zstd only, unsharded) while the ring
             fills faster than zstd drains it; they are recompressed in idle time and before
             ``close()`` returns. ``0`` never defers. Local stores only.
@@ -232,6 +238,7 @@ class FrameWriter:
         overwrite: bool = False,
         threads: int = 2,
         priority: str = "idle",
+        cpus: Collection[int] | None = None,
         defer_mb: float = 2048.0,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -247,6 +254,7 @@ class FrameWriter:
             raise ValueError(f"defer_mb must be a number >= 0. Got {defer_mb!r} instead.")
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}. Got {priority!r} instead.")
+        writer_cpus = None if cpus is None else _checked_cpus(cpus)
         self.rank, self.gpu, self.num_envs = int(rank), int(gpu), int(num_envs)
         self.fps = float(fps)
         self.codec = _checked_codec(codec)
@@ -288,6 +296,7 @@ class FrameWriter:
                 flush_interval=float(flush_interval),
                 threads=int(threads),
                 priority=priority,
+                cpus=writer_cpus,
                 defer_mb=float(defer_mb),
             )
         )
@@ -542,6 +551,19 @@ def _check_integers(minimum: int, **values: Any) -> None:
         if not (integer and value >= minimum):
             kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
             raise ValueError(f"{name} must be {kind}. Got {value!r} instead.")
+
+
+def _checked_cpus(cpus: Collection[int]) -> tuple[int, ...]:
+    """The writer's CPU ids, sorted: a non-empty collection of this machine's CPUs."""
+    count = os.cpu_count() or 1
+    ids = list(cpus) if isinstance(cpus, Collection) and not isinstance(cpus, str) else None
+    if not ids or not all(
+        isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in ids
+    ):
+        raise ValueError(f"cpus must be a non-empty list of CPU ids. Got {cpus!r} instead.")
+    if unknown := sorted(c for c in ids if not 0 <= c < count):
+        raise ValueError(f"cpus: this machine has CPUs 0-{count - 1}; no CPU {unknown}.")
+    return tuple(sorted({int(c) for c in ids}))
 
 
 def _checked_codec(spec: str | Mapping[str, Any] | FrameCodec) -> FrameCodec:

@@ -60,9 +60,10 @@ _ROW_NUMBER = 8  # bytes
 _PIPE_BYTES = 2**20  # room for many row messages while the writer compresses a chunk
 _POLL_SECONDS = 0.2
 # The child's command line (``-c`` rather than ``-m``: the package imports this module first).
-# Its CPU priority is lowered before anything is imported: start-up is a short run's most CPU.
-# ``-c`` puts the working directory first on sys.path: dropped, so a ``collect`` there (another
-# checkout, a user's module) never stands in for the package the rollout side imported.
+# Its CPU priority and CPUs are set before anything is imported (start-up is a short run's most
+# CPU; threads started by imports inherit the CPUs). ``-c`` puts the working directory first
+# on sys.path: dropped, so a ``collect`` there (another checkout, a user's module) never stands
+# in for the package the rollout side imported.
 _ENTRY = """
 import os, sys
 if sys.path and sys.path[0] == "":
@@ -73,6 +74,13 @@ if policy is not None:
         os.sched_setscheduler(0, policy, os.sched_param(0))
     except OSError:
         os.nice(19)
+if sys.argv[5]:
+    cpus = {int(cpu) for cpu in sys.argv[5].split(",")}
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as e:  # a CPU outside this container's cpuset
+        print(f"evalframes writer process: cannot run on CPUs {sorted(cpus)} ({e}); "
+              f"runs on {sorted(os.sched_getaffinity(0))}", file=sys.stderr)
 from collect.writer_process import main
 sys.exit(main(sys.argv[1:4]))
 """
@@ -96,6 +104,7 @@ class WriterConfig:
     flush_interval: float
     threads: int
     priority: str
+    cpus: tuple[int, ...] | None  # the CPUs it may run on; None: the rollout process's
     defer_mb: float  # disk budget for chunks stored raw until they are recompressed
 
 
@@ -141,6 +150,7 @@ class WriterProcess:
                     str(replies_w),
                     str(self.memfd),
                     _POLICIES[config.priority],
+                    ",".join(map(str, config.cpus or ())),
                 ],
                 pass_fds=(commands_r, replies_w, self.memfd),
             )

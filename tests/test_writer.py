@@ -332,3 +332,28 @@ def test_writer_process_runs_at_the_priority_asked(tmp_path, priority, policy):
         assert os.sched_getscheduler(writer.writer_pid) == policy
         writer.append(pattern_batch(0, 1, 0))
     assert [g.rows for g in open_store(tmp_path / "s.zarr").groups()] == [1]
+
+
+def test_writer_process_and_every_thread_of_it_run_on_the_cpus_asked(tmp_path):
+    cpu = max(os.sched_getaffinity(0))
+    with FrameWriter(tmp_path / "s.zarr", num_envs=2, cpus=[cpu], threads=2) as writer:
+        for step in range(3):
+            writer.append(pattern_batch(0, 2, step))
+        writer.flush()  # its compressing threads have started
+        threads = os.listdir(f"/proc/{writer.writer_pid}/task")
+        assert len(threads) > 1
+        assert all(os.sched_getaffinity(int(tid)) == {cpu} for tid in threads)
+    assert [g.rows for g in open_store(tmp_path / "s.zarr").groups()] == [3, 3]
+
+
+@pytest.mark.parametrize(
+    ("cpus", "message"),
+    [([], "non-empty list of CPU ids"), ("1", "non-empty list of CPU ids"),
+     ([0, 1.0], "non-empty list of CPU ids"), ([0, 4096], r"no CPU \[4096\]")],
+)  # fmt: skip
+def test_cpus_that_are_not_this_machines_are_refused_before_anything_is_written(
+    tmp_path, cpus, message
+):
+    with pytest.raises(ValueError, match=f"cpus.*{message}"):
+        FrameWriter(tmp_path / "s.zarr", num_envs=1, cpus=cpus)
+    assert not (tmp_path / "s.zarr").exists()

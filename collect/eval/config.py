@@ -335,6 +335,7 @@ def _check_env_options(cls: type, name: str, env: dict[str, Any]) -> None:
 def _check_video(video: dict[str, Any]) -> None:
     """Frame codec, writer priority and render options of ``env.eval.video_cfg``."""
     from collect.codecs import get_codec
+    from collect.recorders import writer_cpus
     from collect.writer_process import PRIORITIES
     from render.options import OptionError, RenderOptions
 
@@ -348,6 +349,10 @@ def _check_video(video: dict[str, Any]) -> None:
             f"{key}.writer_priority must be one of {', '.join(PRIORITIES)}. "
             f"Got {video['writer_priority']!r} instead."
         )
+    try:
+        writer_cpus(video, key=f"{key}.writer_cpus")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     try:
         RenderOptions(**video["render"])
     except OptionError as e:

@@ -83,6 +83,7 @@ STR = Kind(lambda v: isinstance(v, str) and bool(v), "a non-empty string")
 MAPPING = Kind(lambda v: isinstance(v, Mapping), "a mapping")
 STRINGS = Kind(_strings, "a list of info keys")
 IMAGE_SIZE = Kind(_size, "a positive int, [height, width] or {camera: size}")
+CPUS = Kind(lambda v: _int(v) or isinstance(v, str), "CPU ids: 1, '2-3', '0,2'")
 CODEC = Kind(lambda v: isinstance(v, (str, Mapping)), "a codec name or {id: name, ...}")
 
 #: Every key the runner reads, with its kind. Sections marked in CLOSED allow no other key.
@@ -114,6 +115,7 @@ READ_KEYS: dict[str, Kind] = {
     "env.eval.video_cfg.flush_interval": POSITIVE,
     "env.eval.video_cfg.max_buffer_mb": POSITIVE,
     "env.eval.video_cfg.writer_priority": STR,
+    "env.eval.video_cfg.writer_cpus": _optional(CPUS),
     "env.eval.video_cfg.defer_mb": NON_NEGATIVE,
     "env.eval.video_cfg.overwrite": BOOL,
     "env.eval.video_cfg.use_high_res_cameras": _optional(BOOL),  # RLinf's behavior env reads it
