@@ -198,10 +198,11 @@ class FrameWriter:
         priority: CPU scheduling of the writer process: ``"idle"`` (default, Linux
             ``SCHED_IDLE``: only CPU nobody else wants; measured the least rollout slowdown,
             see ``benchmarks/RESULTS.md``), ``"batch"`` (``SCHED_BATCH``) or ``"normal"``.
-        cpus: CPU ids the writer process runs on (``None``: those of the calling process).
-            Where a core is left free for recording, give it here and keep the rollout off
-            it (``taskset -c 0``): the simulator's threads then keep their core and caches
-            to themselves (see ``benchmarks/RESULTS.md``).
+        cpus: CPU ids the writer process runs on (``None``: those of the calling process),
+            e.g. cores no simulator is pinned to. On the 2-core benchmark machine, pinning
+            the rollout to one core and the writer to the other made the rollout 5-11%
+            faster with or without recording, but did not measurably lower recording's
+            share of it (``benchmarks/RESULTS.md``).
         defer_mb: disk budget for chunks stored raw (zstd only, unsharded) while the ring
             fills faster than zstd drains it; they are recompressed in idle time and before
             ``close()`` returns. ``0`` never defers. Local stores only.
