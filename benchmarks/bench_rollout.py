@@ -53,7 +53,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,7 +62,14 @@ from typing import Any
 
 import numpy as np
 from bench_hotpath import FPS, NUM_ENVS
-from common import PeakTreeRss, cpu_seconds, dir_bytes, load_average, markdown_table
+from common import (
+    PeakTreeRss,
+    cpu_seconds,
+    dir_bytes,
+    load_average,
+    markdown_table,
+    run_child_job,
+)
 
 CAMERAS = 3
 WARMUP_STEPS = 5  # untimed steps after env creation: first renders compile llvmpipe shaders
@@ -374,16 +380,8 @@ def run_child(job: dict) -> dict[str, Any]:
 
 
 def run_job(job: dict) -> dict[str, Any]:
-    """Run one child process for ``job`` and parse its JSON result (last stdout line)."""
-    cmd = [sys.executable, __file__, "--child", json.dumps(job)]
-    env = dict(os.environ)
-    if job["lp_threads"] is not None:  # Mesa's llvmpipe: threads rendering the cameras
-        env["LP_NUM_THREADS"] = str(job["lp_threads"])
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    shutil.rmtree(job["out"], ignore_errors=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{job['strategy']} at {job['size']} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """Run one child process for ``job`` and parse its JSON result."""
+    return run_child_job(__file__, job, f"{job['strategy']} at {job['size']}")
 
 
 def alternate(jobs: list[dict], repeats: int, workdir: Path) -> list[dict]:

@@ -7,6 +7,7 @@ The scripts are run as ``python benchmarks/<script>.py``, so ``benchmarks/`` is 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import resource
@@ -33,6 +34,7 @@ __all__ = [
     "load_average",
     "machine_facts",
     "markdown_table",
+    "run_child_job",
 ]
 
 
@@ -46,6 +48,21 @@ def cpu_seconds() -> float:
     """CPU seconds of this process (all threads) plus its waited-for children."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime + children_cpu()
+
+
+def run_child_job(script: str, job: dict[str, Any], name: str) -> dict[str, Any]:
+    """Run ``python script --child JOB`` with llvmpipe on ``job["lp_threads"]`` threads
+    (``None``: Mesa's default), remove ``job["out"]`` after it, and return the JSON object
+    it printed last; a failure raises naming ``name`` with the end of its stderr."""
+    env = dict(os.environ)
+    if job["lp_threads"] is not None:  # Mesa's llvmpipe: threads rendering the cameras
+        env["LP_NUM_THREADS"] = str(job["lp_threads"])
+    cmd = [sys.executable, script, "--child", json.dumps(job)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    shutil.rmtree(job["out"], ignore_errors=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def dir_bytes(path: Path) -> int:

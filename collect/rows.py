@@ -3,17 +3,21 @@
 :class:`RowCopier` turns each camera's frames (per-env frames or a batch, numpy or torch) into
 host ``uint8`` arrays *with the channels they came with* (gray, RGB or RGBA), checks them
 against the sizes of the first step, and copies them into a ring slot: one memcpy per frame
-for uint8 input. Dropping alpha, contiguity and compression are the writer process's work.
-Float frames are scaled to uint8 here and CUDA tensors come back in one batched asynchronous
-copy (:class:`collect.adapters.DeviceToHost`): a conversion the caller's side keeps.
+for uint8 input (batches too, frame by frame: each frame's place in the slot matches its
+address, see :mod:`collect.ring`). Dropping alpha, contiguity and compression are the writer
+process's work. Float frames are scaled to uint8 here and CUDA tensors come back in one
+batched asynchronous copy (:class:`collect.adapters.DeviceToHost`): a conversion the
+caller's side keeps.
 
 >>> import numpy as np
+>>> from collect.ring import FrameRing, RingLayout
 >>> copier = RowCopier(rank=0, num_envs=2)
 >>> frames = copier.host_frames({"zed": np.zeros((2, 6, 8, 4), np.uint8)})
 >>> copier.learn_shapes(frames)
 {'zed': (6, 8, 4)}
->>> slot = {"zed": np.empty((2, 6, 8, 4), np.uint8)}
->>> copier.copy(frames, slot)
+>>> ring = FrameRing.create(RingLayout(num_envs=2, cameras=copier.shapes, slots=1))
+>>> copier.copy(frames, ring.slot(0))
+>>> ring.close()
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 
 from . import adapters
 from .adapters import FrameInputError
-from .ring import copy_channels
+from .ring import RowSlot
 
 __all__ = ["RowCopier"]
 
@@ -79,8 +83,8 @@ class RowCopier:
         self.shapes = shapes
         return shapes
 
-    def copy(self, frames: Mapping[str, Any], slot: Mapping[str, np.ndarray]) -> None:
-        """Copy every camera's frames into ``slot`` (``{camera: (N, H, W, C)}``)."""
+    def copy(self, frames: Mapping[str, Any], slot: RowSlot) -> None:
+        """Copy every camera's frames into ``slot``."""
         assert self.shapes is not None
         if frames.keys() != self.shapes.keys():
             raise FrameInputError(
@@ -88,14 +92,14 @@ class RowCopier:
                 f"first step had {sorted(self.shapes)}"
             )
         for camera, value in frames.items():
-            dst = slot[camera]
             if isinstance(value, list):
                 for env, frame in enumerate(value):
                     self._check_shape(camera, frame.shape, env)
-                    copy_channels(dst[env], frame)
+                    slot.put(camera, env, frame)
             else:
                 self._check_shape(camera, value.shape[1:])
-                copy_channels(dst, value)
+                for env in range(self.num_envs):
+                    slot.put(camera, env, value[env])
 
     def _check_shape(self, camera: str, shape: tuple[int, ...], env: int | None = None) -> None:
         """Same (H, W) as the first step; a gray camera stays gray (other channels mix)."""

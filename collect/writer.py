@@ -447,12 +447,12 @@ class FrameWriter:
             )
         probe = ChunkLayout(RingLayout(self.num_envs, shapes, 1), chunk_frames, self.shard_frames)
         room = self.max_buffer_bytes - probe.chunk_bytes()
-        slots = min(RING_CHUNKS * probe.buffer_rows, room // probe.ring.row_bytes)
+        slots = min(RING_CHUNKS * probe.buffer_rows, room // probe.ring.slot_bytes)
         if slots < 2:
             raise ValueError(
                 f"rank {self.rank}: a chunk of {probe.buffer_rows} rows x {self.num_envs} envs "
                 f"x cameras {shapes} (H, W, C) needs {probe.chunk_bytes() / 2**20:.1f} MiB plus "
-                f"two ring rows of {probe.ring.row_bytes / 2**20:.1f} MiB, but max_buffer_mb "
+                f"two ring rows of {probe.ring.slot_bytes / 2**20:.1f} MiB, but max_buffer_mb "
                 f"is {self.max_buffer_bytes / 2**20:g}; raise max_buffer_mb or lower chunk_frames"
             )
         layout = ChunkLayout(RingLayout(self.num_envs, shapes, int(slots)), chunk_frames,

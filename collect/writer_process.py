@@ -430,8 +430,10 @@ class WriterLoop:
         if row != self.rows:  # the pipe keeps order: only a bug gets here
             raise RuntimeError(f"row {row} arrived where row {self.rows} was next")
         chunk, i = self.chunk, self.chunk.filled
-        for camera, frames in self.ring.slot(row).items():
-            copy_channels(chunk.cameras[camera][:, i], frames)
+        slot = self.ring.slot(row)
+        for camera, chunk_frames in chunk.cameras.items():
+            for env, frame in enumerate(slot.frames(camera)):
+                copy_channels(chunk_frames[env, i], frame)
         self.header.consumed = row + 1
         offset = 1 + _ROW_NUMBER
         for buf in chunk.scalars.values():  # in fmt.SCALARS order, as packed
