@@ -54,32 +54,52 @@ BOOTSTRAP_SAMPLES = 2000
 
 
 def run_child(job: dict) -> dict[str, Any]:
-    """One process: open the writer, alternate timed blocks, close; per-block measurements."""
-    from collect.recorders import recorder_from_video_cfg
-
+    """One process: a whole recorded run for the writer's start and end costs, then the
+    alternating blocks on a second writer; the measurements of both."""
     rollout = RunnerRollout(STRATEGIES["zstd"], job, Path(job["out"]))
     env, policy = rollout.env, rollout.policy
     obs = env.reset(seed=SEED)
-    for _ in range(WARMUP_STEPS):
-        obs, *_ = env.step(policy(obs))
 
-    t0 = time.perf_counter()
-    writer = recorder_from_video_cfg(rollout.video, rank=0, accelerator_id=0, num_envs=NUM_ENVS)
-    open_s = time.perf_counter() - t0
-
-    def steps(count: int, record: bool) -> tuple[float, float]:
-        """Step ``count`` times (appending each step if ``record``): wall and process CPU s."""
+    def steps(count: int, writer: Any = None) -> tuple[float, float]:
+        """Step ``count`` times, appending each step to ``writer`` if given; the wall and
+        process CPU seconds they took."""
         nonlocal obs
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for _ in range(count):
             obs, reward, terminated, truncated, info = env.step(policy(obs))
-            if record:
+            if writer is not None:
                 writer.append(obs, reward, terminated, truncated, info)
         return time.perf_counter() - wall0, time.process_time() - cpu0
 
-    steps(1, record=True)  # the first append sizes the ring and tells the writer the layout
+    def open_writer(name: str) -> tuple[Any, float]:
+        """A writer as the runner opens it, and the seconds its construction and first
+        append (sizing the ring) took on the rollout thread, beyond the step itself."""
+        from collect.recorders import recorder_from_video_cfg
+
+        video = {**rollout.video, "frames_path": str(Path(job["out"]) / name)}
+        t0 = time.perf_counter()
+        writer = recorder_from_video_cfg(video, rank=0, accelerator_id=0, num_envs=NUM_ENVS)
+        opened = time.perf_counter() - t0
+        nonlocal obs
+        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        t0 = time.perf_counter()
+        writer.append(obs, reward, terminated, truncated, info)
+        return writer, opened + time.perf_counter() - t0
+
+    steps(WARMUP_STEPS)
+    # The ends: a run of --run-steps steps, closed with its last chunk still to compress.
+    writer, open_s = open_writer("run.zarr")
+    steps(job["run_steps"] - 1, writer)
+    t0 = time.perf_counter()
+    writer.close()
+    close_s = time.perf_counter() - t0
+    run_stats = writer.stats
+
+    # Steady state: blocks on chunk boundaries, a recording block between a lead-in chunk
+    # (the writer compresses it while the block fills the next) and a flush.
+    writer, _ = open_writer("steady.zarr")
     rows = writer.chunk_frames
-    steps(rows - 1, record=True)  # so that blocks start on chunk boundaries
+    steps(rows - 1, writer)
     writer.flush()
     block = job["chunks"] * rows
     order = [("record", "floor"), ("floor", "record")]
@@ -88,25 +108,27 @@ def run_child(job: dict) -> dict[str, Any]:
         pair = {}
         for side in order[i % 2]:
             if side == "record":
-                steps(rows, record=True)  # lead-in: the writer has a chunk to compress
-                pair["record"] = steps(block, record=True)
-                writer.flush()  # the last chunk is written before the next block
+                steps(rows, writer)
+                pair["record"] = steps(block, writer)
+                writer.flush()
             else:
-                pair["floor"] = steps(block, record=False)
+                pair["floor"] = steps(block)
         pairs.append(pair)
-    t0 = time.perf_counter()
     writer.close()
-    close_s = time.perf_counter() - t0
     env.close()
+    stats = writer.stats
     return {
         **job,
         "block_steps": block,
         "open_s": open_s,
         "close_s": close_s,
         "pairs_measured": pairs,
-        "writer_cpu_s": writer.stats.writer_cpu_seconds,
-        "writer_frames": writer.stats.frames,
-        "blocked_s": writer.stats.blocked_seconds,
+        "writer_cpu_s": stats.writer_cpu_seconds,
+        "writer_frames": stats.frames,
+        "blocked_s": stats.blocked_seconds + run_stats.blocked_seconds,
+        "chunks_deferred": stats.chunks_deferred + run_stats.chunks_deferred,
+        "partial_flushes": stats.partial_flushes + run_stats.partial_flushes,
+        "chunks_written": stats.chunks_written + run_stats.chunks_written,
     }
 
 
@@ -155,6 +177,7 @@ def summary_row(result: dict) -> list[str]:
         f"{100 * percentile(ratios, 0.1):+.1f} .. {100 * percentile(ratios, 0.9):+.1f}",
         f"{cpu_ms[0]:.1f} / {cpu_ms[1]:.1f}", f"{writer_ms:.2f}",
         f"{result['open_s']:.2f} / {result['close_s']:.2f}", f"{result['blocked_s']:.2f}",
+        f"{result['chunks_written']} / {result['partial_flushes']} / {result['chunks_deferred']}",
         f"{100 * whole_run:+.1f}%",
         f"<= {100 * goal:.0f}%: {'met' if whole_run <= goal else '**missed**'}",
     ]  # fmt: skip
@@ -164,7 +187,8 @@ HEADERS = [
     "size", "llvmpipe threads", "pairs x steps per block", "floor ms/step",
     "recording ms/step", "slowdown, steady (median of pairs)", "95% interval of the median",
     "pairs, 10th .. 90th percentile", "rollout-process CPU ms/step, floor / recording",
-    "writer CPU ms/frame", "open / close s", "append blocked s",
+    "writer CPU ms/frame", "open / close s (a run)", "append blocked s",
+    "chunks written / timed partial writes / deferred",
     "slowdown of a run, open and close included", "goal",
 ]  # fmt: skip
 

@@ -16,8 +16,8 @@ frames a simulator returns come from the heap at any 16-byte offset.
 >>> ring = FrameRing.create(layout)
 >>> slot = ring.slot(4)
 >>> slot.put("zed", 1, np.full((4, 4, 4), 7, np.uint8))
->>> [frame[0, 0, 0] for frame in slot.frames("zed")][1], layout.row_bytes
-(np.uint8(7), 128)
+>>> [int(frame[0, 0, 0]) for frame in slot.frames("zed")][1], layout.row_bytes
+(7, 128)
 >>> ring.close()
 """
 
@@ -95,8 +95,8 @@ class RingLayout:
     """What one row slot holds: ``cameras`` maps each camera to its ``(H, W, C)`` as fed.
 
     A slot is a table of one byte per frame (where in its place the frame starts), then each
-    camera's frames env by env, each in a place :data:`FRAME_ALIGN` bytes larger than the
-    frame, starting on a multiple of it.
+    camera's frames env by env, each in a place of the frame's size rounded up to a multiple
+    of :data:`FRAME_ALIGN`, plus :data:`FRAME_ALIGN`, starting on a multiple of it.
     """
 
     num_envs: int
@@ -160,7 +160,7 @@ class RowSlot:
 
     def put(self, camera: str, env: int, frame: np.ndarray) -> None:
         """Copy ``frame`` (``(H, W, C)`` as the layout says, any strides) into its place."""
-        offset = frame.ctypes.data % FRAME_ALIGN
+        offset = frame.__array_interface__["data"][0] % FRAME_ALIGN
         self._offsets[self._table_index[camera] + env] = offset
         copy_channels(self._view(camera, env, offset), frame)
 

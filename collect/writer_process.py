@@ -337,7 +337,6 @@ class WriterLoop:
         self.group_handles: list[Any] = []  # the zarr groups, opened by ``open``
         self.pool: ThreadPoolExecutor | None = None
         self.rows = 0  # rows received
-        self.partial_raw = False  # the chunk being filled was last written raw (timed flush)
         self.last_commit = time.monotonic()
         self.compactor: Compactor | None = None
         self.stats = {
@@ -451,7 +450,6 @@ class WriterLoop:
             else:
                 self._write(chunk)
             self.stats["chunks_written"] += 1
-            self.partial_raw = False
             chunk.start, chunk.filled, chunk.info = self.rows, 0, {}
         else:
             self._flush_if_due()
@@ -494,23 +492,20 @@ class WriterLoop:
         if self._seconds_to_flush() == 0.0:
             self._write_partial()
 
-    def _write_partial(self, *, last: bool = False) -> None:
+    def _write_partial(self) -> None:
         """Write the filled rows of the chunk being assembled (bounds a crash's loss).
 
-        The chunk is written again when it is full, so a deferrable codec stores it raw for
-        now: a timed flush costs a file write, not a compression thrown away. The ``last``
-        partial chunk (the writer is finishing) is compressed.
+        The chunk is compressed as a full one (its unfilled rows zeroed, which cost zstd
+        nothing) and written again once full. Compressing is the cheap way: on 480x480
+        tabletop frames zstd took 2.5-6.3 ms for a camera chunk of 1-15 filled rows, where
+        writing it raw took 25 ms and 11 MB of page cache for the kernel to write back (12 of
+        them at each flush), 35-150x the compressed bytes.
         """
         chunk = self.chunk
-        if chunk is None or chunk.filled == 0:
-            return
-        if self.rows <= self.committed and not (last and self.partial_raw):
-            return  # nothing new (the last one: unless it is stored raw)
+        if chunk is None or chunk.filled == 0 or self.rows <= self.committed:
+            return  # nothing new since the last write
         chunk.clear_unfilled()
-        raw = not (last or self.compactor is None) and self._disk_has_room_for(_raw_bytes(chunk))
-        with deferred_compression() if raw else contextlib.nullcontext():
-            self._write(chunk)
-        self.partial_raw = raw
+        self._write(chunk)
         self.stats["partial_flushes"] += 1
 
     def _write(self, chunk: _Chunk) -> None:
@@ -561,7 +556,7 @@ class WriterLoop:
 
     def _finish(self, status: str) -> None:
         """Write every row received, trim the arrays to them, record ``status``."""
-        self._write_partial(last=True)
+        self._write_partial()
         for group in self._finishing_groups():
             group.finish(self.committed, status)
         if self.compactor is not None:

@@ -58,9 +58,10 @@ def test_a_writer_fed_faster_than_zstd_defers_and_leaves_everything_compressed(t
             np.testing.assert_array_equal(stored[step], batches[step % 3][group.env, ..., :3])
 
 
-def test_a_last_chunk_a_timed_flush_stored_raw_is_compressed_at_close(tmp_path):
-    """The rows after the last full chunk, written raw by a timed flush, with nothing
-    appended after it: close stores them compressed too (they stayed raw, 30x bigger)."""
+def test_a_last_chunk_a_timed_flush_wrote_is_stored_compressed(tmp_path):
+    """The rows after the last full chunk, written by a timed flush, with nothing appended
+    after it, are stored compressed (timed flushes once wrote them raw, and a close with no
+    row after the flush left them so, 30x bigger)."""
     y, x = np.mgrid[0:64, 0:64]
     frame = np.stack([x * 4, y * 4, x + y], -1).astype(np.uint8)[None]
     path = tmp_path / "s.zarr"

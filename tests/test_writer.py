@@ -12,7 +12,14 @@ import torch
 from framegen import SIZES, assert_group_matches, pattern_batch
 
 from collect import FrameInputError, FrameWriter, WriterError, open_store
-from collect.ring import FRAME_ALIGN, FrameRing, RingLayout, copy_channels
+from collect.ring import (
+    FRAME_ALIGN,
+    HEADER_BYTES,
+    FrameRing,
+    RingLayout,
+    copy_channels,
+    create_memfd,
+)
 from collect.store import StoreFormatError
 
 
@@ -113,26 +120,35 @@ def frames_at_offsets(rng, shape, offsets):
 def test_ring_slot_places_each_frame_at_its_source_address_modulo_64():
     """The copy into the ring runs at memcpy speed only when source and destination share
     their address modulo 32 (glibc's rep movsb on AMD): every frame lands at its source's
-    offset, whatever it is, and comes back byte for byte, its neighbours untouched."""
+    offset, whatever it is, and the writer process's read-only mapping gives it back byte
+    for byte; no byte outside the offsets table and the frames is touched."""
     rng = np.random.default_rng(5)
     layout = RingLayout(num_envs=4, cameras={"zed": (7, 5, 4), "wrist": (3, 3, 3)}, slots=2)
-    ring = FrameRing.create(layout)
+    fd = create_memfd(HEADER_BYTES)
+    ring = FrameRing.create(layout, fd)
+    reader = FrameRing(fd, layout, writable=False)
     try:
+        ring._bytes[:] = 0xA5
         puts = {"zed": [0, 16, 33, 63], "wrist": [48, 1, 0, 32]}
-        for row in (0, 1, 2):  # slot 0 again at row 2, at other offsets
-            sent = {}
+        written = np.zeros(layout.ring_bytes, bool)
+        table = layout.num_envs * len(layout.cameras)
+        for row in (0, 1):
+            written[row * layout.slot_bytes : row * layout.slot_bytes + table] = True
             for camera, offsets in puts.items():
                 offsets = offsets[row:] + offsets[:row]
-                sent[camera] = frames_at_offsets(rng, layout.cameras[camera], offsets)
-                for env, frame in enumerate(sent[camera]):
+                frames = frames_at_offsets(rng, layout.cameras[camera], offsets)
+                for env, frame in enumerate(frames):
                     ring.slot(row).put(camera, env, frame)
-            for camera, frames in sent.items():
-                back = ring.slot(row).frames(camera)
-                for frame, copy in zip(frames, back, strict=True):
+                for frame, copy in zip(frames, reader.slot(row).frames(camera), strict=True):
                     assert copy.ctypes.data % FRAME_ALIGN == frame.ctypes.data % FRAME_ALIGN
                     np.testing.assert_array_equal(copy, frame)
+                    start = copy.ctypes.data - reader._bytes.ctypes.data
+                    written[start : start + copy.nbytes] = True
+        assert (ring._bytes[~written] == 0xA5).all()
     finally:
+        reader.close()
         ring.close()
+        os.close(fd)
 
 
 def test_frames_at_any_alignment_round_trip(tmp_path):
