@@ -15,7 +15,7 @@ frames a simulator returns come from the heap at any 16-byte offset.
 >>> layout = RingLayout(num_envs=2, cameras={"zed": (4, 4, 4)}, slots=3)
 >>> ring = FrameRing.create(layout)
 >>> slot = ring.slot(4)
->>> slot.put("zed", 1, np.full((4, 4, 4), 7, np.uint8))
+>>> slot.put("zed", np.full((2, 4, 4, 4), 7, np.uint8))
 >>> [int(frame[0, 0, 0]) for frame in slot.frames("zed")][1], layout.row_bytes
 (7, 128)
 >>> ring.close()
@@ -158,11 +158,19 @@ class RowSlot:
             place += layout.num_envs * size
         self._views: dict[tuple[str, int, int], np.ndarray] = {}
 
-    def put(self, camera: str, env: int, frame: np.ndarray) -> None:
-        """Copy ``frame`` (``(H, W, C)`` as the layout says, any strides) into its place."""
-        offset = frame.__array_interface__["data"][0] % FRAME_ALIGN
-        self._offsets[self._table_index[camera] + env] = offset
-        copy_channels(self._view(camera, env, offset), frame)
+    def put(self, camera: str, frames: np.ndarray | list[np.ndarray]) -> None:
+        """Copy ``camera``'s frames (an ``(N, H, W, C)`` batch or N ``(H, W, C)`` frames as
+        the layout says, any strides), env by env, each into its place."""
+        if isinstance(frames, np.ndarray):  # frame e starts e strides past the first
+            first, stride = frames.__array_interface__["data"][0], frames.strides[0]
+            addresses = [first + e * stride for e in range(len(frames))]
+        else:
+            addresses = [frame.__array_interface__["data"][0] for frame in frames]
+        offsets = [address % FRAME_ALIGN for address in addresses]
+        first_byte = self._table_index[camera]
+        self._offsets[first_byte : first_byte + len(offsets)] = offsets
+        for env, (frame, offset) in enumerate(zip(frames, offsets, strict=True)):
+            copy_channels(self._view(camera, env, offset), frame)
 
     def frames(self, camera: str) -> list[np.ndarray]:
         """``camera``'s frames, env by env, where :meth:`put` copied them."""
@@ -171,12 +179,12 @@ class RowSlot:
         return [self._view(camera, env, offset) for env, offset in enumerate(offsets)]
 
     def _view(self, camera: str, env: int, offset: int) -> np.ndarray:
-        view = self._views.get((camera, env, offset))
+        key = (camera, env, offset)
+        view = self._views.get(key)
         if view is None:
             start = self._places[camera][env] + offset
             h, w, c = self._shapes[camera]
-            view = self._bytes[start : start + h * w * c].reshape(h, w, c)
-            self._views[camera, env, offset] = view
+            view = self._views[key] = self._bytes[start : start + h * w * c].reshape(h, w, c)
         return view
 
 

@@ -95,11 +95,9 @@ class RowCopier:
             if isinstance(value, list):
                 for env, frame in enumerate(value):
                     self._check_shape(camera, frame.shape, env)
-                    slot.put(camera, env, frame)
             else:
                 self._check_shape(camera, value.shape[1:])
-                for env in range(self.num_envs):
-                    slot.put(camera, env, value[env])
+            slot.put(camera, value)
 
     def _check_shape(self, camera: str, shape: tuple[int, ...], env: int | None = None) -> None:
         """Same (H, W) as the first step; a gray camera stays gray (other channels mix)."""

@@ -137,8 +137,7 @@ def test_ring_slot_places_each_frame_at_its_source_address_modulo_64():
             for camera, offsets in puts.items():
                 offsets = offsets[row:] + offsets[:row]
                 frames = frames_at_offsets(rng, layout.cameras[camera], offsets)
-                for env, frame in enumerate(frames):
-                    ring.slot(row).put(camera, env, frame)
+                ring.slot(row).put(camera, frames)
                 for frame, copy in zip(frames, reader.slot(row).frames(camera), strict=True):
                     assert copy.ctypes.data % FRAME_ALIGN == frame.ctypes.data % FRAME_ALIGN
                     np.testing.assert_array_equal(copy, frame)
@@ -151,15 +150,22 @@ def test_ring_slot_places_each_frame_at_its_source_address_modulo_64():
         os.close(fd)
 
 
-def test_frames_at_any_alignment_round_trip(tmp_path):
-    """Per-env RGBA frames at different offsets every step reach the store exactly."""
+@pytest.mark.parametrize("batched", [False, True])
+def test_frames_at_any_alignment_round_trip(tmp_path, batched):
+    """RGBA frames at other offsets every step reach the store exactly: per-env frames, and
+    batches whose frames (396 bytes apart) each start at a different offset."""
     rng = np.random.default_rng(6)
     path, sent = tmp_path / "s.zarr", []
     with FrameWriter(path, num_envs=3) as writer:
         for step in range(20):
-            frames = frames_at_offsets(rng, (9, 11, 4), [(16 * (step + e)) % 64 + step % 3
-                                                         for e in range(3)])  # fmt: skip
-            writer.append([{"cam": {"rgb": f}} for f in frames])
+            if batched:
+                batch = frames_at_offsets(rng, (3, 9, 11, 4), [(16 * step) % 64 + step % 3])[0]
+                writer.append({"cam": batch})
+                frames = list(batch)
+            else:
+                offsets = [(16 * (step + e)) % 64 + step % 3 for e in range(3)]
+                frames = frames_at_offsets(rng, (9, 11, 4), offsets)
+                writer.append([{"cam": {"rgb": f}} for f in frames])
             sent.append([f[..., :3].copy() for f in frames])
     for env, group in enumerate(open_store(path).groups()):
         stored = group.frames(next(iter(group.cameras)))
