@@ -8,7 +8,7 @@ hits both sides of every pair alike:
 
 * one env worker as the eval runner builds it (the built-in MuJoCo tabletop env, 4 envs x 3
   cameras, scripted policy, the default ``video_cfg`` with ``save_frames: true``: zstd, the
-  writer process at ``SCHED_IDLE``), one ``FrameWriter`` open for the whole run;
+  writer process at ``SCHED_IDLE``), one ``FrameWriter`` open across all the blocks;
 * each pair runs a recording block (every step appended) and a floor block (the same steps,
   nothing appended), in an order that alternates A B, B A, ... (ABBA: a slow trend moves both
   alike). A block is ``--chunks`` whole store chunks of steps (16 rows at 480x480, 4 at
@@ -17,16 +17,23 @@ hits both sides of every pair alike:
   recorded steps (so the writer is compressing the previous chunk while the block fills the
   next, as in a long run) and is followed by untimed steps until the writer has written it
   all (``flush``), so its last chunk's compression does not land in the next floor block.
-  Every timed recording block thus overlaps exactly ``--chunks`` chunks of the writer's work.
+  Every timed recording block thus overlaps exactly ``--chunks`` chunks of the writer's work
+  (unless the writer defers one, stored raw to recompress later: counted in the table).
+
+The writer's start and end, which blocks leave out, are measured on a whole run first, in
+the same process: a fresh writer records ``--run-steps`` steps (960: a third) and is closed
+with its last chunk still to compress; ``open`` is its construction plus what its first
+append (sizing the ring) took beyond the step, ``close`` what ``close()`` took. Not
+counted: the writer process's own start-up (interpreter and imports, ~0.4-0.5 s of CPU at
+``SCHED_IDLE``, ``bench_hotpath.py``'s start-up column), which overlaps the run's first steps.
 
 Reported per size and llvmpipe setting: ms per step of each side (medians over pairs), the
-slowdown (median of the per-pair ratios, with the 10th-90th percentile of the pairs and a
-95% bootstrap interval of the median), the rollout process's own CPU per step on each side
-(``time.process_time``: the append's copy and anything recording makes the simulator do),
-and what opening and closing the writer add to a rollout of ``--run-steps`` steps (measured
-once per process, on the rollout thread), so that the last column is the whole cost of
-recording a run of that length against the goal (+5% with a core left free, ``LP_NUM_THREADS
-=1``; +15% with llvmpipe on both cores).
+steady slowdown (median of the per-pair ratios, with a 95% bootstrap interval of the median
+and the 10th-90th percentile of the pairs), the rollout process's own CPU per step on each
+side (``time.process_time``, its llvmpipe threads included), the append's own ms per step, the
+writer process's CPU per frame, the chunks written, timed partial writes and chunks deferred,
+and the slowdown of a whole run: steady plus (open + close) over the run's floor time, against
+the goal (+5% with a core left free, ``LP_NUM_THREADS=1``; +15% with llvmpipe on both cores).
 
     python benchmarks/bench_interleaved.py --sizes 480 960 --lp-threads 1
     python benchmarks/bench_interleaved.py --sizes 480 --pairs 8 --chunks 1   # smoke test

@@ -5,9 +5,9 @@ tables) goes into RESULTS.md under the exact command, its stderr (progress) to t
 RESULTS.md also records the machine (cores, CPU, memory, library and ffmpeg versions) and the
 load average before and after each script, since other jobs may share the cores.
 
-Modes: the default runs ``bench_rollout.py`` at the sizes the goals name, 480 and 960, both
-llvmpipe settings (~20 min on 2 cores) and the other scripts with shorter options (all sizes
-where cheap); ``--full`` runs every script with
+Modes: the default runs ``bench_interleaved.py`` (~20 min on 2 cores) and ``bench_rollout.py``
+(~20 min) at the sizes the goals name, 480 and 960, both llvmpipe settings, and the other
+scripts with shorter options (all sizes where cheap); ``--full`` runs every script with
 its own defaults; ``--quick`` is a smoke test of everything (~3 min).
 
 The "Reading" section of RESULTS.md is written by hand after looking at the tables; it is
@@ -39,6 +39,7 @@ NO_READING = "(to be written after looking at the tables)"
 # script -> options, per mode; the order is the order of RESULTS.md.
 MODES: dict[str, dict[str, list[str]]] = {
     "default": {
+        "bench_interleaved.py": ["--sizes", "480", "960"],
         "bench_rollout.py": ["--sizes", "480", "960"],
         "bench_hotpath.py": ["--steps", "60"],
         "bench_codecs.py": ["--sizes", "480", "--frames", "48", "--repeats", "1"],
@@ -46,6 +47,7 @@ MODES: dict[str, dict[str, list[str]]] = {
         "bench_objectstore.py": [],
     },
     "full": {
+        "bench_interleaved.py": [],
         "bench_rollout.py": [],
         "bench_hotpath.py": [],
         "bench_codecs.py": [],
@@ -53,6 +55,10 @@ MODES: dict[str, dict[str, list[str]]] = {
         "bench_objectstore.py": [],
     },
     "quick": {
+        "bench_interleaved.py": [
+            "--sizes", "128", "--lp-threads", "1", "--pairs", "2", "--chunks", "1",
+            "--run-steps", "64",
+        ],
         "bench_rollout.py": ["--quick"],
         "bench_hotpath.py": ["--sizes", "128", "--steps", "40"],
         "bench_codecs.py": ["--sizes", "256", "--frames", "16", "--repeats", "1"],
