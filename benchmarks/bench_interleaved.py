@@ -42,7 +42,6 @@ the goal (+5% with a core left free, ``LP_NUM_THREADS=1``; +15% with llvmpipe on
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -55,7 +54,7 @@ from typing import Any
 
 from bench_hotpath import NUM_ENVS
 from bench_rollout import SEED, STRATEGIES, WARMUP_STEPS, RunnerRollout, size_goal, steps_at
-from common import load_average, markdown_table, run_child_job
+from common import answer_as_child, load_average, markdown_table, run_child_job
 
 BOOTSTRAP_SAMPLES = 2000
 
@@ -145,22 +144,14 @@ def run_job(job: dict) -> dict[str, Any]:
     return run_child_job(__file__, job, f"{job['size']} LP {job['lp_threads']}")
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0-1) of ``values``, linearly interpolated."""
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def bootstrap_median(values: list[float], seed: int = 0) -> tuple[float, float]:
     """95% bootstrap interval of the median of ``values``."""
     rng = random.Random(seed)
     medians = [
         statistics.median(rng.choices(values, k=len(values))) for _ in range(BOOTSTRAP_SAMPLES)
     ]
-    return percentile(medians, 0.025), percentile(medians, 0.975)
+    cuts = statistics.quantiles(medians, n=40, method="inclusive")
+    return cuts[0], cuts[-1]
 
 
 def summary_row(result: dict) -> list[str]:
@@ -173,6 +164,7 @@ def summary_row(result: dict) -> list[str]:
               for side in ("floor", "record")]  # fmt: skip
     steady = statistics.median(ratios)
     low, high = bootstrap_median(ratios)
+    deciles = statistics.quantiles(ratios, n=10, method="inclusive")
     ends_s = result["open_s"] + result["close_s"]
     run_steps = result["run_steps"]
     whole_run = steady + ends_s / (run_steps * floor_ms / 1000)
@@ -182,7 +174,7 @@ def summary_row(result: dict) -> list[str]:
     return [
         result["size"], lp, f"{len(pairs)} x {block}", f"{floor_ms:.1f}", f"{record_ms:.1f}",
         f"{100 * steady:+.1f}%", f"{100 * low:+.1f} .. {100 * high:+.1f}",
-        f"{100 * percentile(ratios, 0.1):+.1f} .. {100 * percentile(ratios, 0.9):+.1f}",
+        f"{100 * deciles[0]:+.1f} .. {100 * deciles[-1]:+.1f}",
         f"{cpu_ms[0]:.1f} / {cpu_ms[1]:.1f}", f"{result['append_ms']:.2f}", f"{writer_ms:.2f}",
         f"{result['open_s']:.2f} / {result['close_s']:.2f}", f"{result['blocked_s']:.2f}",
         f"{result['chunks_written']} / {result['partial_flushes']} / {result['chunks_deferred']}",
@@ -223,9 +215,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    if args.child:
-        print(json.dumps(run_child(json.loads(args.child))))
+    if answer_as_child(args.child, run_child):
         return
     workdir = Path(tempfile.mkdtemp(prefix="bench_interleaved_"))
     started, load_before = time.perf_counter(), load_average()

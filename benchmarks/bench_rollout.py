@@ -49,7 +49,6 @@ episode; RecordVideo keeps each episode's frames in memory until the episode end
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -64,6 +63,7 @@ import numpy as np
 from bench_hotpath import FPS, NUM_ENVS
 from common import (
     PeakTreeRss,
+    answer_as_child,
     cpu_seconds,
     dir_bytes,
     load_average,
@@ -610,9 +610,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    if args.child:
-        print(json.dumps(run_child(json.loads(args.child))))
+    if answer_as_child(args.child, run_child):
         return
     workdir = Path(tempfile.mkdtemp(prefix="bench_rollout_"))
     started, load_before = time.perf_counter(), load_average()

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ PACKAGES = (
 
 __all__ = [
     "PeakTreeRss",
+    "answer_as_child",
     "children_cpu",
     "cpu_seconds",
     "dir_bytes",
@@ -63,6 +64,16 @@ def run_child_job(script: str, job: dict[str, Any], name: str) -> dict[str, Any]
     if proc.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def answer_as_child(job: str | None, run: Callable[[dict[str, Any]], dict[str, Any]]) -> bool:
+    """The child side of :func:`run_child_job`: when this process was given a ``job`` (the
+    ``--child`` JSON), run it and print its result as JSON; whether it was a child."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    if job is None:
+        return False
+    print(json.dumps(run(json.loads(job))))
+    return True
 
 
 def dir_bytes(path: Path) -> int:
