@@ -24,8 +24,8 @@ default ``video_cfg``), minus env creation and a few warm-up steps, which are no
 Timed: ``reset``, the steps and closing the recorder (its last chunks or encodes), so work
 left for the end is counted. Reported per strategy (medians over repetitions): wall ms per
 step and the slowdown against the floor of the same repetition (median of the per-pair
-ratios), CPU ms per step (process + children: the ffmpeg encoders), peak resident memory
-(process + children), bytes on disk per camera frame, and for evalframes the time
+ratios), CPU ms per step (process + children: the ffmpeg encoders), memory after the last
+step, bytes on disk per camera frame, and for evalframes the time
 ``render_store`` then takes to make the MP4s (first repetition), so the total cost shows.
 
 Each size runs twice: with llvmpipe rendering on every core (Mesa's default: recording competes
@@ -33,8 +33,9 @@ with the simulator for all CPU) and with ``LP_NUM_THREADS=1`` (a core left free,
 renders; only the floor and zstd at each writer priority, and both pinned: the rollout kept
 off the free core, the writer on it), with goals of +15% and +5% for ``save_frames``. The rollout
 process's CPU per frame added by recording is its own (``time.process_time``); the writer
-process's CPU (it reports it at close) counts in the all-processes CPU column; peak memory is
-the PSS of the rollout, its children and the writer process.
+process's CPU (it reports it at close) counts in the all-processes CPU column; memory is the
+PSS of the rollout, its children and the writer process, sampled once after the last step (a
+sample costs the rollout CPU, see :func:`base_job`).
 
 A second table reruns every strategy at ``--memory-size`` with two episode lengths (random
 policy, so episodes last until truncation): recording memory should not grow with the
@@ -208,6 +209,7 @@ class RunnerRollout:
             if step == steps - 1:  # the runner ends each epoch's episodes cleanly
                 truncated = truncated | ~terminated
             recorder.append(obs, reward, terminated, truncated, info)
+        peak.sample()
         return steps * NUM_ENVS * CAMERAS, timed(recorder.close)
 
     def close(self) -> None:
@@ -320,6 +322,7 @@ class GymRollout:
         vec.reset(seed=SEED)
         for _ in range(steps):
             vec.step(np.stack([env.act() for env in self.envs]))
+        peak.sample()
         return (steps + 1) * NUM_ENVS * CAMERAS, timed(vec.close)
 
     def close(self) -> None:
@@ -460,8 +463,8 @@ def strategy_row(size: int, lp: str, runs: dict[str, list[dict]], name: str) -> 
 ROLLOUT_HEADERS = [
     "size", "llvmpipe threads", "strategy", "wall ms/step", "slowdown vs floor", "close s",
     "CPU ms/step (all processes)", "rollout-process CPU ms/frame added", "append blocked s",
-    "peak PSS MiB", "raw chunks on disk, peak MiB", "disk KB/frame (final)", "render ms/step",
-    "eval + render extra ms/step",
+    "PSS MiB after the last step", "raw chunks on disk, peak MiB", "disk KB/frame (final)",
+    "render ms/step", "eval + render extra ms/step",
 ]  # fmt: skip
 
 
@@ -522,15 +525,17 @@ def memory_rows(results: list[dict], lengths: list[int]) -> list[list[str]]:
 
 
 def base_job(args: argparse.Namespace, name: str, size: int, steps: int, policy: str) -> dict:
-    """A timed rollout's settings. Memory is sampled once a second: a PSS sample of the
-    rollout and its writer process costs ~8 ms of CPU (smaps walks every mapped page, the
-    ring's too), charged to the rollout; every 0.2 s it took ~2% of a core more from the
-    recording runs than from their floors. Memory is flat in time (the ring is prefaulted
-    at start), so a sample a second finds the peak; the memory table samples every 0.2 s."""
+    """A timed rollout's settings. Its memory is sampled once, after the last step: a PSS
+    sample of the rollout and its writer process costs ~8 ms of CPU (smaps walks every mapped
+    page, the ring's too) on a thread of the rollout process, which a floor without a ring
+    does not pay. Sampled once a second, recording runs added 0.60 ms (480) and 2.31 ms (960)
+    of rollout-process CPU per frame to the append's 0.16 / 0.52; without the sampler, 480
+    added none (RESULTS.md, 2026-12-07). Recording's memory is flat in time (the ring is prefaulted
+    at start); the memory table samples every 0.2 s for true peaks."""
     return {
         "strategy": name, "size": size, "steps": steps, "episode_steps": steps,
         "policy": policy, "chunk_frames": args.chunk_frames, "lp_threads": None,
-        "pss_every_s": 1.0,
+        "pss_every_s": None,
     }  # fmt: skip
 
 

@@ -82,34 +82,39 @@ def dir_bytes(path: Path) -> int:
 
 
 class PeakTreeRss:
-    """Peak memory of this process, its live children and tracked processes, sampled in a thread.
+    """Peak memory of this process, its live children and tracked processes.
 
     ``ru_maxrss`` covers this process exactly but not the sum of its children (for children it
     is the largest one's peak), and encoders such as ffmpeg run as children; evalframes' writer
     process is not a child at all (it is detached), so it is tracked by pid (:meth:`track`).
-    A thread adds up the proportional set size (PSS: shared pages, such as the frame ring that
-    the rollout and its writer both map, counted once) of all of them every ``interval``
-    seconds; ``peak_bytes`` is the largest sum seen, and never less than this process's own
-    exact peak.
+    :meth:`sample` adds up the proportional set size (PSS: shared pages, such as the frame ring
+    that the rollout and its writer both map, counted once) of all of them; with an
+    ``interval`` a thread samples every ``interval`` seconds, without one only the caller does.
+    ``peak_bytes`` is the largest sum seen, and never less than this process's own exact peak.
+
+    A sample is not free: smaps walks every mapped page (the ring's too), ~8 ms per process on
+    the benchmark VM, on a thread of the measured process.
     """
 
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(self, interval: float | None = 0.2) -> None:
         import psutil
 
         self._process = psutil.Process()
         self._tracked: list[psutil.Process] = []
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
+        self._thread = threading.Thread(target=self._sample_every, name="peak-rss", daemon=True)
         self.peak_bytes = 0
 
     def __enter__(self) -> PeakTreeRss:
-        self._thread.start()
+        if self._interval is not None:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         self.peak_bytes = max(self.peak_bytes, self_peak_rss_bytes())
 
     def track(self, pid: int) -> None:
@@ -119,16 +124,21 @@ class PeakTreeRss:
         with contextlib.suppress(psutil.Error):
             self._tracked.append(psutil.Process(pid))
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
+        """Add up the PSS of every process counted now, and keep it if it is the peak."""
         import psutil
 
+        total = 0
+        tree = [self._process, *self._process.children(recursive=True), *self._tracked]
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):  # a process that just exited
+                total += proc.memory_full_info().pss
+        self.peak_bytes = max(self.peak_bytes, total)
+
+    def _sample_every(self) -> None:
+        assert self._interval is not None
         while not self._stop.wait(self._interval):
-            total = 0
-            tree = [self._process, *self._process.children(recursive=True), *self._tracked]
-            for proc in tree:
-                with contextlib.suppress(psutil.Error):  # a process that just exited
-                    total += proc.memory_full_info().pss
-            self.peak_bytes = max(self.peak_bytes, total)
+            self.sample()
 
 
 def self_peak_rss_bytes() -> int:
