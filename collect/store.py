@@ -315,6 +315,7 @@ class GroupWriter:
             name: group[name].with_config({"write_empty_chunks": True}) for name in SCALARS
         }
         self.capacity = 0
+        self.written = 0  # no chunk has been written past this row
         # The default codec's chunks are written as files here rather than through zarr's
         # write path (thread pool, event loop, codec pipeline: half the writer process's CPU
         # per frame); sharded arrays and other codecs go through zarr.
@@ -363,6 +364,7 @@ class GroupWriter:
         """Write one whole buffer of rows from ``start``: ``(T, H, W, 3)`` frames, ``(T,)``
         scalars and info columns. Every file is replaced atomically."""
         stop = start + self.rows_per_write
+        self.written = max(self.written, stop)
         for camera, frames in cameras.items():
             if self._direct_level is not None:
                 parts = _codecs.deferrable_chunk(frames, self._direct_level)
@@ -392,8 +394,15 @@ class GroupWriter:
         return _chunk_file(self.arrays[f"{CAMERAS}/{camera}"], coords)
 
     def finish(self, rows: int, status: str) -> None:
-        """Trim every array to the committed ``rows`` and record the final ``status``."""
+        """Trim every array to the committed ``rows`` and record the final ``status``.
+
+        The shapes ran ahead of the writes (:meth:`grow`); zarr's resize would try to delete
+        every chunk between, so the arrays are first cut to what was written, without
+        deleting, then to ``rows``, deleting the chunks of rows written but never committed.
+        """
+        written = max(rows, self.written)
         for array in self.arrays.values():
+            _resize_rows(array, written, delete_outside=False)
             _resize_rows(array, rows)
         commit_rows(self.group, rows, status=status)
 
@@ -469,9 +478,11 @@ def replace_file(path: Path, parts: list[bytes | memoryview]) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _resize_rows(array: zarr.Array, rows: int) -> None:
+def _resize_rows(array: zarr.Array, rows: int, *, delete_outside: bool = True) -> None:
+    """Set the array's length to ``rows``; ``delete_outside``: remove the chunks past it."""
     if array.shape[0] != rows:
-        array.resize((rows, *array.shape[1:]))
+        shape = (rows, *array.shape[1:])
+        sync(array.async_array.resize(shape, delete_outside_chunks=delete_outside))
 
 
 # ----------------------------------------------------------------------------- reading side

@@ -535,8 +535,7 @@ class WriterLoop:
         capacity = self.groups[0].capacity
         if end + rows <= capacity:
             return
-        # Doubling, in whole buffers: few metadata rewrites, and little to trim at the end
-        # (zarr's resize visits every chunk key past the new shape).
+        # Doubling, in whole buffers: few metadata rewrites (GroupWriter.finish trims).
         capacity = -(-max(end + rows, 2 * capacity) // rows) * rows
         self._each_env(lambda e: self.groups[e].grow(capacity))
 

@@ -165,3 +165,34 @@ def test_row_chunk_files_written_directly_are_what_zarr_writes(tmp_path):
     scalars = open_store(tmp_path / "s.zarr").groups()[0].scalars()
     np.testing.assert_array_equal(scalars["reward"], reward)
     np.testing.assert_array_equal(scalars["step"], np.arange(rows))
+
+
+@pytest.mark.parametrize("committed", [8, 12])
+def test_finish_trims_to_the_committed_rows(tmp_path, committed):
+    """The shapes run ahead of the writes; finish cuts every array to the committed rows.
+    A chunk written past them (its rows never committed: the commit failed) is removed, the
+    committed ones read back."""
+    from collect import store as fmt
+    from collect.codecs import get_codec
+
+    root = fmt.open_or_create_root(tmp_path / "s.zarr", fps=30.0)
+    group = fmt.create_env_group(
+        root, rank=0, gpu=0, env=0, global_env=0, num_envs_in_worker=1, fps=30.0
+    )
+    writer = fmt.GroupWriter(group, codec=get_codec("zstd"), chunk_frames=4)
+    writer.add_camera("zed", 8, 8)
+    writer.grow(64)
+    frames = np.stack([pattern_frame(0, 0, t, 0, 8, 8) for t in range(12)])
+    for start in (0, 4, 8):
+        scalars = {name: np.arange(start, start + 4).astype(dtype) for name, dtype in
+                   fmt.SCALARS.items()}  # fmt: skip
+        writer.write(start, {"zed": frames[start : start + 4]}, scalars, {})
+    writer.finish(committed, "failed")
+
+    chunks = tmp_path / "s.zarr" / "rank0_gpu0_env0" / "cameras" / "zed" / "c"
+    files = sorted(int(p.relative_to(chunks).parts[0]) for p in chunks.rglob("*") if p.is_file())
+    assert files == list(range(committed // 4))
+    read = open_store(tmp_path / "s.zarr").groups()[0]
+    assert (read.rows, read.status) == (committed, "failed")
+    np.testing.assert_array_equal(read.frames("zed")[:], frames[:committed])
+    np.testing.assert_array_equal(read.scalars()["step"], np.arange(committed))
