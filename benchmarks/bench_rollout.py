@@ -2,8 +2,8 @@
 
 The built-in MuJoCo tabletop env, 4 envs x 3 cameras at each ``--sizes``, one env worker run
 in-process, scripted policy. Strategies, each a full short rollout of ``--steps`` steps in a
-fresh subprocess (so peak memory is its own), alternating A B C ... A B C ... for
-``--repeats`` repetitions, so machine load hits all alike:
+fresh subprocess (so peak memory is its own), alternating A B C ... C B A ... for
+``--repeats`` repetitions, so machine load, and its drift over a repetition, hits all alike:
 
 * ``floor``: the eval runner's loop with nothing recorded (``save_frames`` and ``save_video``
   off);
@@ -388,10 +388,11 @@ def run_job(job: dict) -> dict[str, Any]:
 
 
 def alternate(jobs: list[dict], repeats: int, workdir: Path) -> list[dict]:
-    """Run ``jobs`` in order, ``repeats`` times (A B C A B C ...); rendering on the first."""
+    """Run ``jobs`` ``repeats`` times, in order and then backwards (A B C C B A ...: a VM
+    getting faster or slower favours neither side of a pair); rendering on the first."""
     results = []
     for rep in range(repeats):
-        for job in jobs:
+        for job in jobs if rep % 2 == 0 else jobs[::-1]:
             out = workdir / f"{job['strategy']}_{job['size']}_{job['lp_threads']}_{rep}"
             results.append(run_job({**job, "rep": rep, "out": str(out), "render": rep == 0}))
             print(
