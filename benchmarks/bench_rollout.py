@@ -530,9 +530,10 @@ def base_job(args: argparse.Namespace, name: str, size: int, steps: int, policy:
     sample of the rollout and its writer process costs ~8 ms of CPU (smaps walks every mapped
     page, the ring's too) on a thread of the rollout process, which a floor without a ring
     does not pay. Sampled once a second, recording runs added 0.60 ms (480) and 2.31 ms (960)
-    of rollout-process CPU per frame to the append's 0.16 / 0.52; without the sampler, 480
-    added none (RESULTS.md, 2026-12-07). Recording's memory is flat in time (the ring is prefaulted
-    at start); the memory table samples every 0.2 s for true peaks."""
+    of rollout-process CPU per frame to the append's 0.16 / 0.52; without it, 480 added none
+    and 960 1.0-1.2 ms (RESULTS.md, second update of 2026-12-07). Recording's memory is flat
+    in time (the ring is prefaulted at start); the memory table samples every 0.2 s for true
+    peaks."""
     return {
         "strategy": name, "size": size, "steps": steps, "episode_steps": steps,
         "policy": policy, "chunk_frames": args.chunk_frames, "lp_threads": None,
