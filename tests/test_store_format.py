@@ -12,7 +12,8 @@ import zarr
 from framegen import pattern_frame
 
 from collect import FrameWriter, StoreFormatError, open_store
-from collect.codecs import DeferrableZstd
+from collect import store as fmt
+from collect.codecs import DeferrableZstd, get_codec
 from collect.store import group_name, parse_group_name
 
 FIXTURE = Path(__file__).with_name("fixtures") / "store_v1.zarr"
@@ -172,9 +173,6 @@ def test_finish_trims_to_the_committed_rows(tmp_path, committed):
     """The shapes run ahead of the writes; finish cuts every array to the committed rows.
     A chunk written past them (its rows never committed: the commit failed) is removed, the
     committed ones read back."""
-    from collect import store as fmt
-    from collect.codecs import get_codec
-
     root = fmt.open_or_create_root(tmp_path / "s.zarr", fps=30.0)
     group = fmt.create_env_group(
         root, rank=0, gpu=0, env=0, global_env=0, num_envs_in_worker=1, fps=30.0
