@@ -531,7 +531,7 @@ def base_job(args: argparse.Namespace, name: str, size: int, steps: int, policy:
     page, the ring's too) on a thread of the rollout process, which a floor without a ring
     does not pay. Sampled once a second, recording runs added 0.60 ms (480) and 2.31 ms (960)
     of rollout-process CPU per frame to the append's 0.16 / 0.52; without it, 480 added none
-    and 960 1.0-1.2 ms (RESULTS.md, second update of 2026-12-07). Recording's memory is flat
+    and 960 0.3-1.2 ms (RESULTS.md, second update of 2026-12-07). Recording's memory is flat
     in time (the ring is prefaulted at start); the memory table samples every 0.2 s for true
     peaks."""
     return {
