@@ -396,14 +396,18 @@ class GroupWriter:
     def finish(self, rows: int, status: str) -> None:
         """Trim every array to the committed ``rows`` and record the final ``status``.
 
-        The shapes ran ahead of the writes (:meth:`grow`); zarr's resize would try to delete
-        every chunk between, so the arrays are first cut to what was written, without
-        deleting, then to ``rows``, deleting the chunks of rows written but never committed.
+        The shapes ran ahead of the writes (:meth:`grow`), and zarr's resize would try to
+        delete every chunk between, though none was written there: one resize without
+        deletes. Only when a write past the committed rows was never committed (a failed
+        commit) are the arrays cut to what was written first, then to ``rows`` deleting its
+        chunks.
         """
-        written = max(rows, self.written)
+        last_buffer_end = -(-rows // self.rows_per_write) * self.rows_per_write
+        written_past = self.written > last_buffer_end
         for array in self.arrays.values():
-            _resize_rows(array, written, delete_outside=False)
-            _resize_rows(array, rows)
+            if written_past:
+                _resize_rows(array, self.written, delete_outside=False)
+            _resize_rows(array, rows, delete_outside=written_past)
         commit_rows(self.group, rows, status=status)
 
 
