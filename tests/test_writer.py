@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import shutil
+import sysconfig
 import time
 
 import numpy as np
@@ -12,15 +15,22 @@ import torch
 from framegen import SIZES, assert_group_matches, pattern_batch
 
 from collect import FrameInputError, FrameWriter, WriterError, open_store
+from collect import ring as ring_module
 from collect.ring import (
     FRAME_ALIGN,
     HEADER_BYTES,
+    STREAMING_STORES,
     FrameRing,
     RingLayout,
     copy_channels,
     create_memfd,
 )
 from collect.store import StoreFormatError
+
+try:
+    from collect import _streamcopy
+except ImportError:
+    _streamcopy = None
 
 
 def write_steps(path, steps, *, rank=0, num_envs=4, **kwargs):
@@ -117,19 +127,72 @@ def frames_at_offsets(rng, shape, offsets):
     return frames
 
 
-def test_ring_slot_places_each_frame_at_its_source_address_modulo_64():
+needs_helper = pytest.mark.skipif(
+    _streamcopy is None, reason="collect._streamcopy not built (no C compiler at install)"
+)
+
+
+@pytest.mark.skipif(
+    not sysconfig.get_config_var("CC")
+    or not shutil.which(sysconfig.get_config_var("CC").split()[0]),
+    reason="no C compiler: the streaming-copy helper is optional",
+)
+def test_streaming_copy_helper_is_built_where_a_compiler_is():
+    """Without it the ring is filled through the cache, a third slower (README's tables)."""
+    assert _streamcopy is not None
+    x86_64 = platform.machine() in ("x86_64", "AMD64")
+    assert x86_64 == STREAMING_STORES
+
+
+@needs_helper
+@pytest.mark.parametrize("size", [0, 1, 63, 4095, 4096, 4097, 4096 + 64 + 15, 100_003])
+def test_streaming_copy_is_exact_at_every_alignment(size):
+    """Every byte copied, none beside it touched, for destinations and sources at each
+    offset below 16 (the streaming stores' alignment) and lengths around its threshold."""
+    rng = np.random.default_rng(size)
+    src_buf = rng.integers(0, 256, size + 64, dtype=np.uint8)
+    for dst_offset in range(17):
+        for src_offset in (0, 5, 16):
+            dst_buf = np.full(size + 64, 0xA5, np.uint8)
+            src = src_buf[src_offset : src_offset + size]
+            _streamcopy.copy(dst_buf[dst_offset : dst_offset + size], src)
+            np.testing.assert_array_equal(dst_buf[dst_offset : dst_offset + size], src)
+            assert (dst_buf[:dst_offset] == 0xA5).all()
+            assert (dst_buf[dst_offset + size :] == 0xA5).all()
+
+
+@needs_helper
+def test_streaming_copy_refuses_what_it_cannot_copy():
+    dst = np.zeros(4096, np.uint8)
+    with pytest.raises(ValueError, match="destination has 4096 bytes, source 4095"):
+        _streamcopy.copy(dst, np.zeros(4095, np.uint8))
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        _streamcopy.copy(dst, np.zeros(8192, np.uint8)[::2])
+    dst.flags.writeable = False
+    with pytest.raises(TypeError, match="must be read-write"):
+        _streamcopy.copy(dst, np.zeros(4096, np.uint8))
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_ring_slot_places_each_frame_at_its_source_address_modulo_64(streaming, monkeypatch):
     """The copy into the ring runs at memcpy speed only when source and destination share
     their address modulo 32 (glibc's rep movsb on AMD): every frame lands at its source's
     offset, whatever it is, and the writer process's read-only mapping gives it back byte
-    for byte; no byte outside the offsets table and the frames is touched."""
+    for byte; no byte outside the offsets table and the frames is touched. With the streaming
+    copy helper and without it (numpy's copy)."""
+    if streaming and _streamcopy is None:
+        pytest.skip("collect._streamcopy not built")
+    if not streaming:
+        monkeypatch.setattr(ring_module, "_stream_copy", None)
     rng = np.random.default_rng(5)
-    layout = RingLayout(num_envs=4, cameras={"zed": (7, 5, 4), "wrist": (3, 3, 3)}, slots=2)
+    cameras = {"zed": (7, 5, 4), "wrist": (3, 3, 3), "head": (40, 37, 4)}  # head: streamed
+    layout = RingLayout(num_envs=4, cameras=cameras, slots=2)
     fd = create_memfd(HEADER_BYTES)
     ring = FrameRing.create(layout, fd)
     reader = FrameRing(fd, layout, writable=False)
     try:
         ring._bytes[:] = 0xA5
-        puts = {"zed": [0, 16, 33, 63], "wrist": [48, 1, 0, 32]}
+        puts = {"zed": [0, 16, 33, 63], "wrist": [48, 1, 0, 32], "head": [5, 0, 16, 47]}
         written = np.zeros(layout.ring_bytes, bool)
         table = layout.num_envs * len(layout.cameras)
         for row in (0, 1):
