@@ -15,15 +15,19 @@ load hits both alike:
 
 * ``memcpy``: copying the same input bytes (every env's RGBA frame, 4 bytes/pixel; or the RGB
   batches) into the next slot of a preallocated, already-touched 256 MiB buffer (the floor);
-* ``append``: ``FrameWriter.append(obs)`` with its defaults (zstd, writer subprocess).
+* ``append``: ``FrameWriter.append(obs)`` with its defaults (zstd, writer subprocess);
+* ``stream copy``: the same copy as ``memcpy`` with the streaming stores append fills the
+  ring with (``collect._streamcopy``, where built; see :mod:`collect.ring`): append's own copy
+  without the rest of it, so append/stream is what the append adds to its copies.
 
-memcpy reads a deep copy of append's input, so neither finds frames the other just pulled
-into the cache. Steps are paced like a rollout: after each timed call the simulator takes its
-turn (:class:`Simulator`; ``--pace simulate``, the default, steps the real env with llvmpipe on
-one thread unless ``LP_NUM_THREADS`` says otherwise: a core left free, as GPU rendering leaves
-it; ``--pace sleep`` sleeps its median step time), which is when the writer process does its
-work. Reported: calling-thread ms per step (median and p99 after a warm-up of 32
-steps) and append/memcpy. Then, measured alone (one strategy at a time, paced the same way):
+memcpy and stream copy each read a deep copy of append's input, so none finds frames another
+just pulled into the cache. Steps are paced like a rollout: after each timed call the simulator
+takes its turn (:class:`Simulator`; ``--pace simulate``, the default, steps the real env with
+llvmpipe on one thread unless ``LP_NUM_THREADS`` says otherwise: a core left free, as GPU
+rendering leaves it; ``--pace sleep`` sleeps its median step time), which is when the writer
+process does its work. Reported: calling-thread ms per step (median and p99 after a warm-up
+of 32 steps), append/memcpy (the goal's ratio) and append/stream copy. Then, measured alone
+(one strategy at a time, paced the same way):
 
 * writer CPU ms/frame: the writer process's user + system CPU over its whole life, as it
   reports it at ``close()`` (``stats.writer_cpu_seconds``, all its threads), so the work
@@ -39,7 +43,7 @@ steps) and append/memcpy. Then, measured alone (one strategy at a time, paced th
   It is timed alone, not interleaved: 12 encoders busy on the cores slow whatever runs next
   (the memcpy floor went from 0.2 to 0.5 ms at 128x128 on 2 cores).
 
-Peak memory is about 6 GB at 960x960 with the default steps (two copies of the frames).
+Peak memory is about 9 GB at 960x960 with the default steps (three copies of the frames).
 
     python benchmarks/bench_hotpath.py                # 128 256 480 960, 120 steps (960: 60)
     python benchmarks/bench_hotpath.py --sizes 128 --steps 40
@@ -67,6 +71,12 @@ from common import children_cpu, dir_bytes, load_average, markdown_table
 
 from collect import FrameWriter
 from collect.adapters import batches_to_numpy, camera_frames, to_camera_batches
+from collect.ring import STREAMING_STORES
+
+try:
+    from collect import _streamcopy
+except ImportError:  # not built: no stream copy column
+    _streamcopy = None
 
 NUM_ENVS = 4
 FPS = 30.0
@@ -148,16 +158,18 @@ def flat_frames(obs: Observation) -> list[np.ndarray]:
 
 
 class Memcpy:
-    """Copy each step's arrays into the next slot of a preallocated, touched buffer."""
+    """Copy each step's arrays into the next slot of a preallocated, touched buffer, with
+    ``copy`` (numpy's: glibc memcpy; or the ring's streaming copy)."""
 
-    def __init__(self, sample: list[np.ndarray]) -> None:
+    def __init__(self, sample: list[np.ndarray], copy: Callable[[Any, Any], None]) -> None:
         slots = max(2, MEMCPY_BYTES // sum(a.nbytes for a in sample))
         self.slots = [[np.full_like(a, 1) for a in sample] for _ in range(slots)]
         self.row = 0
+        self.copy = copy
 
     def step(self, arrays: list[np.ndarray]) -> None:
         for dst, src in zip(self.slots[self.row % len(self.slots)], arrays, strict=True):
-            np.copyto(dst, src)
+            self.copy(dst, src)
         self.row += 1
 
     def close(self) -> None:
@@ -312,15 +324,18 @@ class Result:
 
 
 def run_kind(size: int, inputs: list, sim: Simulator, workdir: Path, *, inline: bool) -> Result:
-    """Time memcpy and append interleaved (memcpy from a deep copy of ``inputs``), then
-    measure append (and inline) alone."""
-    memcpy_input = [flat_frames(obs) for obs in copy.deepcopy(inputs)]
-    feeds: dict[str, tuple[Memcpy | Store, list]] = {
-        "memcpy": (Memcpy(memcpy_input[0]), memcpy_input),
-        "append": (Store(workdir / "timed.zarr"), inputs),
-    }
+    """Time memcpy, append and stream copy interleaved (the copies from deep copies of
+    ``inputs``), then measure append (and inline) alone."""
+    copiers = {"memcpy": np.copyto, "stream copy": _streamcopy and _streamcopy.copy}
+    feeds: dict[str, tuple[Memcpy | Store, list]] = {}
+    for name, copier in copiers.items():
+        if copier is not None:
+            sources = [flat_frames(obs) for obs in copy.deepcopy(inputs)]
+            feeds[name] = (Memcpy(sources[0], copier), sources)
+        if name == "memcpy":
+            feeds["append"] = (Store(workdir / "timed.zarr"), inputs)
     times = interleaved_times(feeds, sim)
-    del feeds, memcpy_input
+    del feeds
     warmup = min(WARMUP_STEPS, len(inputs) // 4)  # first touches, ffmpeg start-up
     h, w = flat_frames(inputs[0])[0].shape[-3:-1]
     return Result(
@@ -356,6 +371,12 @@ def _ratio(r: Result, other: float) -> str:
     return f"{r.times['append'][0] / other:.2f}x"
 
 
+def _stream(r: Result, value: Callable[[float], str]) -> str:
+    """``value`` of the stream copy's median, or "not built" without the helper."""
+    times = r.times.get("stream copy")
+    return value(times[0]) if times else "not built"
+
+
 # (header, value, inline only)
 COLUMNS: list[tuple[str, Callable[[Result], object], bool]] = [
     ("size", lambda r: r.size, False),
@@ -363,7 +384,9 @@ COLUMNS: list[tuple[str, Callable[[Result], object], bool]] = [
     ("memcpy ms", lambda r: f"{r.times['memcpy'][0]:.2f}", False),
     ("append ms (p99)", lambda r: _ms(r.times["append"]), False),
     ("inline x264 ms (p99), alone", lambda r: _ms(r.x264.step_ms), True),
+    ("stream copy ms", lambda r: _stream(r, lambda ms: f"{ms:.2f}"), False),
     ("append/memcpy", lambda r: _ratio(r, r.times["memcpy"][0]), False),
+    ("append/stream copy", lambda r: _stream(r, lambda ms: _ratio(r, ms)), False),
     ("append/inline", lambda r: _ratio(r, r.x264.step_ms[0]), True),
     ("writer CPU ms/frame (start-up ms)",
      lambda r: f"{r.writer.writer_ms:.2f} ({r.writer.startup_ms:.0f})", False),
@@ -406,7 +429,8 @@ def main() -> None:
         print(
             f"bench_hotpath: {NUM_ENVS} envs x 3 cameras, {os.cpu_count()} cores, "
             f"paced by {args.pace} (LP_NUM_THREADS={os.environ['LP_NUM_THREADS']}), "
-            f"load average {load_before} before, {load_average()} after"
+            f"load average {load_before} before, {load_average()} after; append fills the ring "
+            f"with {'streaming stores' if STREAMING_STORES else 'memcpy (no streaming stores)'}"
         )
         for kind, (step, goal) in KINDS.items():
             print(f"\n{kind}, one step = {step}; goal: append <= {goal}x memcpy\n")

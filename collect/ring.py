@@ -7,10 +7,11 @@ A row slot holds one step of every env and camera, exactly as the simulator prod
 alpha) and then advances :attr:`RingHeader.consumed`. The file has no name, so nothing is left
 behind in ``/dev/shm`` when both processes die; the child inherits the file descriptor.
 
-Each frame is placed at the address its source has modulo :data:`FRAME_ALIGN` (a byte per
-frame at the start of the slot records where): a memcpy between buffers whose addresses
+Each frame is placed at the address its source has modulo :data:`FRAME_ALIGN` (a table of
+offsets at the start of the slot records where): a memcpy between buffers whose addresses
 differ modulo 32 runs ~25% slower on the benchmark's AMD EPYC (glibc's ``rep movsb``), and the
-frames a simulator returns come from the heap at any 16-byte offset.
+frames a simulator returns come from the heap at any 16-byte offset. A contiguous
+``(N, H, W, C)`` batch goes in as one block, its frames back to back: one copy per camera.
 
 The rollout copies frames in with streaming stores where the compiled helper
 (``collect/_streamcopy.c``) is built and the CPU has them (x86-64): the ring's lines go to
@@ -107,9 +108,10 @@ class RingHeader:
 class RingLayout:
     """What one row slot holds: ``cameras`` maps each camera to its ``(H, W, C)`` as fed.
 
-    A slot is a table of one byte per frame (where in its place the frame starts), then each
-    camera's frames env by env, each in a place of the frame's size rounded up to a multiple
-    of :data:`FRAME_ALIGN`, plus :data:`FRAME_ALIGN`, starting on a multiple of it.
+    A slot is a table of where each frame starts (a ``uint32`` per env and camera, from the
+    start of the camera's area), then each camera's area: room for its ``num_envs`` frames,
+    each rounded up to a multiple of :data:`FRAME_ALIGN` plus :data:`FRAME_ALIGN`, so that
+    frames fit at any offset below it, one by one or as one block.
     """
 
     num_envs: int
@@ -134,13 +136,13 @@ class RingLayout:
 
     @property
     def table_bytes(self) -> int:
-        return _round_up(self.num_envs * len(self.cameras), FRAME_ALIGN)
+        return _round_up(_OFFSET.itemsize * self.num_envs * len(self.cameras), FRAME_ALIGN)
 
     @property
     def slot_bytes(self) -> int:
-        """Bytes of one row slot: the offsets table and every frame's place."""
-        places = sum(self.num_envs * self.frame_place_bytes(c) for c in self.cameras)
-        return self.table_bytes + places
+        """Bytes of one row slot: the offsets table and every camera's area."""
+        areas = sum(self.num_envs * self.frame_place_bytes(c) for c in self.cameras)
+        return self.table_bytes + areas
 
     @property
     def ring_bytes(self) -> int:
@@ -148,56 +150,75 @@ class RingLayout:
         return _round_up(self.slots * self.slot_bytes, mmap.PAGESIZE)
 
 
+_OFFSET = np.dtype(np.uint32)  # a frame's start in its camera's area
+
+
 def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
 class RowSlot:
-    """One row's slot: the rollout side :meth:`put` s each frame, the writer process reads
-    them back with :meth:`frames`."""
+    """One row's slot: the rollout side :meth:`put` s each camera's frames, the writer process
+    reads them back with :meth:`frames`."""
 
     def __init__(self, ring_bytes: np.ndarray, layout: RingLayout, index: int) -> None:
         start = index * layout.slot_bytes
-        self._offsets = ring_bytes[start : start + layout.num_envs * len(layout.cameras)]
+        entries = layout.num_envs * len(layout.cameras)
+        self._offsets = ring_bytes[start : start + entries * _OFFSET.itemsize].view(_OFFSET)
         self._bytes = ring_bytes
         self._shapes = layout.cameras
-        self._places: dict[str, list[int]] = {}  # camera -> each env's place in ring_bytes
-        self._table_index: dict[str, int] = {}  # camera -> its env 0's byte in the table
-        place = start + layout.table_bytes
+        self._areas: dict[str, int] = {}  # camera -> its area's start in ring_bytes
+        self._table_index: dict[str, int] = {}  # camera -> its env 0's entry in the table
+        self._places: dict[str, list[int]] = {}  # camera -> each env's frame place, one by one
+        self._steps: dict[str, list[int]] = {}  # camera -> each env's frame in a block
+        area = start + layout.table_bytes
         for i, camera in enumerate(layout.cameras):
-            size = layout.frame_place_bytes(camera)
-            self._places[camera] = [place + e * size for e in range(layout.num_envs)]
+            envs, place = range(layout.num_envs), layout.frame_place_bytes(camera)
+            self._areas[camera] = area
             self._table_index[camera] = i * layout.num_envs
-            place += layout.num_envs * size
+            self._places[camera] = [e * place for e in envs]
+            self._steps[camera] = [e * layout.frame_bytes(camera) for e in envs]
+            area += layout.num_envs * place
         self._views: dict[tuple[str, int, int], np.ndarray] = {}
 
     def put(self, camera: str, frames: np.ndarray | list[np.ndarray]) -> None:
         """Copy ``camera``'s frames (an ``(N, H, W, C)`` batch or N ``(H, W, C)`` frames as
-        the layout says, any strides), env by env, each into its place."""
+        the layout says, any strides): a contiguous batch as one block, else frame by frame,
+        each at its source's address modulo :data:`FRAME_ALIGN`."""
+        first = self._table_index[camera]
+        entries = self._offsets[first : first + len(self._places[camera])]
+        if isinstance(frames, np.ndarray) and frames.flags.c_contiguous:
+            offset = frames.__array_interface__["data"][0] % FRAME_ALIGN
+            entries[:] = [offset + step for step in self._steps[camera]]
+            _copy_in(self._view(camera, offset, len(frames)), frames)
+            return
         if isinstance(frames, np.ndarray):  # frame e starts e strides past the first
-            first, stride = frames.__array_interface__["data"][0], frames.strides[0]
-            addresses = [first + e * stride for e in range(len(frames))]
+            address, stride = frames.__array_interface__["data"][0], frames.strides[0]
+            addresses = [address + e * stride for e in range(len(frames))]
         else:
             addresses = [frame.__array_interface__["data"][0] for frame in frames]
-        offsets = [address % FRAME_ALIGN for address in addresses]
-        first_byte = self._table_index[camera]
-        self._offsets[first_byte : first_byte + len(offsets)] = offsets
-        for env, (frame, offset) in enumerate(zip(frames, offsets, strict=True)):
-            _copy_in(self._view(camera, env, offset), frame)
+        places = self._places[camera]
+        offsets = [place + a % FRAME_ALIGN for place, a in zip(places, addresses, strict=True)]
+        entries[:] = offsets
+        for frame, offset in zip(frames, offsets, strict=True):
+            _copy_in(self._view(camera, offset), frame)
 
     def frames(self, camera: str) -> list[np.ndarray]:
         """``camera``'s frames, env by env, where :meth:`put` copied them."""
         first = self._table_index[camera]
         offsets = self._offsets[first : first + len(self._places[camera])].tolist()
-        return [self._view(camera, env, offset) for env, offset in enumerate(offsets)]
+        return [self._view(camera, offset) for offset in offsets]
 
-    def _view(self, camera: str, env: int, offset: int) -> np.ndarray:
-        key = (camera, env, offset)
+    def _view(self, camera: str, offset: int, frames: int = 0) -> np.ndarray:
+        """The ``(H, W, C)`` frame at ``offset`` in ``camera``'s area (or ``frames`` of them,
+        ``(frames, H, W, C)``)."""
+        key = (camera, offset, frames)
         view = self._views.get(key)
         if view is None:
-            start = self._places[camera][env] + offset
-            h, w, c = self._shapes[camera]
-            view = self._views[key] = self._bytes[start : start + h * w * c].reshape(h, w, c)
+            shape = self._shapes[camera] if not frames else (frames, *self._shapes[camera])
+            start = self._areas[camera] + offset
+            size = int(np.prod(shape))
+            view = self._views[key] = self._bytes[start : start + size].reshape(shape)
         return view
 
 

@@ -173,13 +173,26 @@ def test_streaming_copy_refuses_what_it_cannot_copy():
         _streamcopy.copy(dst, np.zeros(4096, np.uint8))
 
 
+def ring_input(rng, form, shape, offsets):
+    """A camera's frames of 4 envs as ``form``: per-env frames at ``offsets``, a contiguous
+    batch at ``offsets[0]``, or a batch whose frames are strided (one column cut off)."""
+    if form == "frames":
+        return frames_at_offsets(rng, shape, offsets)
+    if form == "batch":
+        return frames_at_offsets(rng, (4, *shape), offsets[:1])[0]
+    h, w, c = shape
+    return frames_at_offsets(rng, (4, h, w + 1, c), offsets[:1])[0][:, :, :w]
+
+
 @pytest.mark.parametrize("streaming", [True, False])
 def test_ring_slot_places_each_frame_at_its_source_address_modulo_64(streaming, monkeypatch):
     """The copy into the ring runs at memcpy speed only when source and destination share
     their address modulo 32 (glibc's rep movsb on AMD): every frame lands at its source's
-    offset, whatever it is, and the writer process's read-only mapping gives it back byte
-    for byte; no byte outside the offsets table and the frames is touched. With the streaming
-    copy helper and without it (numpy's copy)."""
+    offset, whatever it is (per-env frames, a contiguous batch as one block, a strided
+    batch), the writer process's read-only mapping gives it back byte for byte (a strided
+    batch: its colour channels, as the writer keeps no more), and no byte
+    outside the offsets table and the frames is touched, slots reused included. With the
+    streaming copy helper and without it (numpy's copy)."""
     if streaming and _streamcopy is None:
         pytest.skip("collect._streamcopy not built")
     if not streaming:
@@ -194,16 +207,19 @@ def test_ring_slot_places_each_frame_at_its_source_address_modulo_64(streaming, 
         ring._bytes[:] = 0xA5
         puts = {"zed": [0, 16, 33, 63], "wrist": [48, 1, 0, 32], "head": [5, 0, 16, 47]}
         written = np.zeros(layout.ring_bytes, bool)
-        table = layout.num_envs * len(layout.cameras)
-        for row in (0, 1):
-            written[row * layout.slot_bytes : row * layout.slot_bytes + table] = True
+        table = 4 * layout.num_envs * len(layout.cameras)  # a uint32 per frame
+        forms = ["frames", "batch", "strided batch", "batch", "frames"]
+        for row, form in enumerate(forms):
+            start = row % layout.slots * layout.slot_bytes
+            written[start : start + table] = True
             for camera, offsets in puts.items():
-                offsets = offsets[row:] + offsets[:row]
-                frames = frames_at_offsets(rng, layout.cameras[camera], offsets)
+                offsets = offsets[row % 4 :] + offsets[: row % 4]
+                frames = ring_input(rng, form, layout.cameras[camera], offsets)
                 ring.slot(row).put(camera, frames)
                 for frame, copy in zip(frames, reader.slot(row).frames(camera), strict=True):
                     assert copy.ctypes.data % FRAME_ALIGN == frame.ctypes.data % FRAME_ALIGN
-                    np.testing.assert_array_equal(copy, frame)
+                    colours = slice(None if form != "strided batch" else 3)  # alpha: dropped
+                    np.testing.assert_array_equal(copy[..., colours], frame[..., colours])
                     start = copy.ctypes.data - reader._bytes.ctypes.data
                     written[start : start + copy.nbytes] = True
         assert (ring._bytes[~written] == 0xA5).all()
