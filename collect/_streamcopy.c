@@ -1,6 +1,7 @@
-/* Streaming copy of a frame into the shared-memory ring (collect.ring).
+/* Streaming copies of frames into the shared-memory ring (collect.ring).
  *
- * copy(dst, src): dst[:] = src for two C-contiguous buffers of the same length, with
+ * copy(dst, src): dst[:] = src for two C-contiguous buffers of the same length, and
+ * place(area, start, align, src, size): the same at the source's alignment, with
  * non-temporal (streaming) stores on x86-64: the destination's lines are written to memory
  * without first being read into the cache (no read-for-ownership) and without evicting the
  * simulator's data from it. The rollout never reads the ring back; the writer process reads
@@ -72,10 +73,42 @@ static PyObject *copy(PyObject *module, PyObject *args) {
     return result;
 }
 
+/* place(area, start, align, src, size) -> offset: copy src (C-contiguous, size bytes) into
+ * area at start + offset, where offset is src's address modulo align, so that source and
+ * destination share their alignment (collect.ring.RowSlot). One call per frame does what
+ * Python would do in four (address, offset, view, copy). */
+static PyObject *place(PyObject *module, PyObject *args) {
+    Py_buffer area, src;
+    Py_ssize_t start, align, size;
+    if (!PyArg_ParseTuple(args, "w*nny*n:place", &area, &start, &align, &src, &size)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t offset = align > 0 ? (Py_ssize_t)((uintptr_t)src.buf % (uintptr_t)align) : -1;
+    if (src.len != size) {
+        PyErr_Format(PyExc_ValueError, "place: source has %zd bytes, expected %zd", src.len,
+                     size);
+    } else if (offset < 0 || start < 0 || start + offset + size > area.len) {
+        PyErr_Format(PyExc_ValueError, "place: %zd bytes at %zd + (alignment %zd) do not fit "
+                     "%zd bytes", size, start, align, area.len);
+    } else {
+        Py_BEGIN_ALLOW_THREADS;
+        stream_copy((char *)area.buf + start + offset, (const char *)src.buf, (size_t)size);
+        Py_END_ALLOW_THREADS;
+        result = PyLong_FromSsize_t(offset);
+    }
+    PyBuffer_Release(&area);
+    PyBuffer_Release(&src);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"copy", copy, METH_VARARGS,
      "copy(dst, src): dst[:] = src (C-contiguous buffers of equal length), with streaming "
      "stores where the CPU has them."},
+    {"place", place, METH_VARARGS,
+     "place(area, start, align, src, size) -> offset: copy src (C-contiguous, size bytes) "
+     "into area at start + offset, offset being src's address modulo align."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import logging
 import mmap
 import os
@@ -63,8 +64,9 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)  # releases t
 try:
     from ._streamcopy import NON_TEMPORAL
     from ._streamcopy import copy as _stream_copy
+    from ._streamcopy import place as _stream_place
 except ImportError:  # not built (no C compiler at install time): numpy copies instead
-    NON_TEMPORAL, _stream_copy = False, None
+    NON_TEMPORAL, _stream_copy, _stream_place = False, None, None
 STREAMING_STORES = bool(NON_TEMPORAL)  # whether frames reach the ring by streaming stores
 
 
@@ -118,7 +120,7 @@ class RingLayout:
     cameras: dict[str, tuple[int, int, int]]
     slots: int
 
-    @property
+    @functools.cached_property
     def row_bytes(self) -> int:
         """Bytes of one row's frames, as fed."""
         return sum(self.camera_bytes(c) for c in self.cameras)
@@ -171,13 +173,14 @@ class RowSlot:
         self._table_index: dict[str, int] = {}  # camera -> its env 0's entry in the table
         self._places: dict[str, list[int]] = {}  # camera -> each env's frame place, one by one
         self._steps: dict[str, list[int]] = {}  # camera -> each env's frame in a block
+        self._frame_bytes = {camera: layout.frame_bytes(camera) for camera in layout.cameras}
         area = start + layout.table_bytes
         for i, camera in enumerate(layout.cameras):
             envs, place = range(layout.num_envs), layout.frame_place_bytes(camera)
             self._areas[camera] = area
             self._table_index[camera] = i * layout.num_envs
             self._places[camera] = [e * place for e in envs]
-            self._steps[camera] = [e * layout.frame_bytes(camera) for e in envs]
+            self._steps[camera] = [e * self._frame_bytes[camera] for e in envs]
             area += layout.num_envs * place
         self._views: dict[tuple[str, int, int], np.ndarray] = {}
 
@@ -187,6 +190,12 @@ class RowSlot:
         each at its source's address modulo :data:`FRAME_ALIGN`."""
         first = self._table_index[camera]
         entries = self._offsets[first : first + len(self._places[camera])]
+        if _stream_place is not None:
+            try:
+                entries[:] = self._streamed(camera, frames)
+                return
+            except ValueError:  # strided, or channels other than the layout's: numpy, below
+                pass
         if isinstance(frames, np.ndarray) and frames.flags.c_contiguous:
             offset = frames.__array_interface__["data"][0] % FRAME_ALIGN
             entries[:] = [offset + step for step in self._steps[camera]]
@@ -202,6 +211,21 @@ class RowSlot:
         entries[:] = offsets
         for frame, offset in zip(frames, offsets, strict=True):
             _copy_in(self._view(camera, offset), frame)
+
+    def _streamed(self, camera: str, frames: np.ndarray | list[np.ndarray]) -> list[int]:
+        """Each frame's offset, after placing them with the streaming helper: one call per
+        frame (or per batch), as ``ValueError`` unless each is a contiguous block of the
+        layout's size."""
+        area, size = self._areas[camera], self._frame_bytes[camera]
+        if isinstance(frames, np.ndarray):
+            batch = len(self._steps[camera]) * size
+            offset = _stream_place(self._bytes, area, FRAME_ALIGN, frames, batch)
+            return [offset + step for step in self._steps[camera]]
+        places = self._places[camera]
+        return [
+            place + _stream_place(self._bytes, area + place, FRAME_ALIGN, frame, size)
+            for place, frame in zip(places, frames, strict=True)
+        ]
 
     def frames(self, camera: str) -> list[np.ndarray]:
         """``camera``'s frames, env by env, where :meth:`put` copied them."""

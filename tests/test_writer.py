@@ -162,6 +162,23 @@ def test_streaming_copy_is_exact_at_every_alignment(size):
 
 
 @needs_helper
+def test_streaming_place_copies_at_the_source_alignment_and_checks_the_fit():
+    area = np.full(4096 + 192, 0xA5, np.uint8)
+    src_buf = np.arange(5000, dtype=np.uint8)
+    for start, shift in [(0, 0), (64, 5), (128, 63)]:
+        src = src_buf[shift : shift + 4096]
+        offset = _streamcopy.place(area, start, 64, src, 4096)
+        assert offset == src.ctypes.data % 64
+        np.testing.assert_array_equal(area[start + offset : start + offset + 4096], src)
+    with pytest.raises(ValueError, match="source has 4096 bytes, expected 4095"):
+        _streamcopy.place(area, 0, 64, src, 4095)
+    with pytest.raises(ValueError, match="do not fit"):
+        _streamcopy.place(area, 193, 64, src_buf[64 : 64 + 4096], 4096)
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        _streamcopy.place(area, 0, 64, np.zeros((64, 128), np.uint8)[:, :64], 4096)
+
+
+@needs_helper
 def test_streaming_copy_refuses_what_it_cannot_copy():
     dst = np.zeros(4096, np.uint8)
     with pytest.raises(ValueError, match="destination has 4096 bytes, source 4095"):
