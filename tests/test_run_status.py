@@ -149,8 +149,8 @@ def test_ctrl_c_is_one_line_exit_130_and_groups_interrupted(tmp_path):
         time.sleep(0.5)
     assert _has_rows(store), "the run never committed a row"
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole process group
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, f"stdout:\n{out}\nstderr:\n{err}"
     assert err.strip().splitlines() == ["python -m collect: interrupted"], err
     deadline = time.monotonic() + 60  # the writer processes commit what was appended
     while time.monotonic() < deadline and {g.status for g in open_store(store).groups()} != {
