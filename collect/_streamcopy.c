@@ -8,7 +8,7 @@
  * it later, from memory either way (the ring is bigger than any cache). On the benchmark's
  * AMD EPYC, 12 frames of 480x480 RGB: 0.61 ms against glibc memcpy's 0.90 ms.
  *
- * The stores are fenced (sfence) before copy() returns, so the writer process, which learns
+ * The stores are fenced (sfence) before either returns, so the writer process, which learns
  * of the row from a counter written afterwards, sees every byte. Elsewhere (not x86-64),
  * and below STREAM_MIN bytes, it is a plain memcpy. The GIL is released during the copy.
  */

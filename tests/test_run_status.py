@@ -142,6 +142,7 @@ def test_ctrl_c_is_one_line_exit_130_and_groups_interrupted(tmp_path):
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "MUJOCO_GL": "egl"}, start_new_session=True,
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     store = tmp_path / "video" / "eval" / "frames.zarr"
     deadline = time.monotonic() + 120
@@ -159,6 +160,12 @@ def test_ctrl_c_is_one_line_exit_130_and_groups_interrupted(tmp_path):
         time.sleep(0.5)
     groups = open_store(store).groups()
     assert {g.status for g in groups} == {"interrupted"} and all(g.rows > 0 for g in groups)
+
+
+def _default_sigint() -> None:
+    """In the child, before exec: Ctrl-C as a terminal delivers it. An ignored SIGINT is
+    inherited across exec, and a library in the test process may have set one."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _has_rows(store: Path) -> bool:
