@@ -164,7 +164,7 @@ def test_ctrl_c_is_one_line_exit_130_and_groups_interrupted(tmp_path):
 
 def _default_sigint() -> None:
     """In the child, before exec: Ctrl-C as a terminal delivers it. An ignored SIGINT is
-    inherited across exec, and a library in the test process may have set one."""
+    inherited across exec, and tests started in the background (a shell's ``&``) have one."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
