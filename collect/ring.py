@@ -63,10 +63,9 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)  # releases t
 
 try:
     from ._streamcopy import NON_TEMPORAL
-    from ._streamcopy import copy as _stream_copy
     from ._streamcopy import place as _stream_place
 except ImportError:  # not built (no C compiler at install time): numpy copies instead
-    NON_TEMPORAL, _stream_copy, _stream_place = False, None, None
+    NON_TEMPORAL, _stream_place = False, None
 STREAMING_STORES = bool(NON_TEMPORAL)  # whether frames reach the ring by streaming stores
 
 
@@ -199,7 +198,7 @@ class RowSlot:
         if isinstance(frames, np.ndarray) and frames.flags.c_contiguous:
             offset = frames.__array_interface__["data"][0] % FRAME_ALIGN
             entries[:] = [offset + step for step in self._steps[camera]]
-            _copy_in(self._view(camera, offset, len(frames)), frames)
+            copy_channels(self._view(camera, offset, len(frames)), frames)
             return
         if isinstance(frames, np.ndarray):  # frame e starts e strides past the first
             address, stride = frames.__array_interface__["data"][0], frames.strides[0]
@@ -210,7 +209,7 @@ class RowSlot:
         offsets = [place + a % FRAME_ALIGN for place, a in zip(places, addresses, strict=True)]
         entries[:] = offsets
         for frame, offset in zip(frames, offsets, strict=True):
-            _copy_in(self._view(camera, offset), frame)
+            copy_channels(self._view(camera, offset), frame)
 
     def _streamed(self, camera: str, frames: np.ndarray | list[np.ndarray]) -> list[int]:
         """Each frame's offset, after placing them with the streaming helper: one call per
@@ -322,15 +321,6 @@ class FrameRing:
         del self._bytes
         with contextlib.suppress(BufferError):  # a view is still held: the mapping goes with it
             self._map.close()
-
-
-def _copy_in(dst: np.ndarray, src: np.ndarray) -> None:
-    """Copy one frame as fed into its place: a streaming copy where the helper is built and
-    the frame is one contiguous block of the place's shape, else :func:`copy_channels`."""
-    if _stream_copy is not None and src.shape == dst.shape and src.flags.c_contiguous:
-        _stream_copy(dst, src)
-    else:
-        copy_channels(dst, src)
 
 
 def copy_channels(dst: np.ndarray, src: np.ndarray) -> None:

@@ -213,7 +213,7 @@ def test_ring_slot_places_each_frame_at_its_source_address_modulo_64(streaming, 
     if streaming and _streamcopy is None:
         pytest.skip("collect._streamcopy not built")
     if not streaming:
-        monkeypatch.setattr(ring_module, "_stream_copy", None)
+        monkeypatch.setattr(ring_module, "_stream_place", None)
     rng = np.random.default_rng(5)
     cameras = {"zed": (7, 5, 4), "wrist": (3, 3, 3), "head": (40, 37, 4)}  # head: streamed
     layout = RingLayout(num_envs=4, cameras=cameras, slots=2)
